@@ -1,0 +1,38 @@
+# make run: set up .venv, migrate, seed a demo district, serve on http://127.0.0.1:$(PORT)
+# make test: set up .venv with test dependencies and run the whole suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m kiosk.keys
+	KIOSK_DEMO=1 KIOSK_BASE_URL=$${KIOSK_BASE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/flask --app app demo
+	KIOSK_DEMO=1 KIOSK_BASE_URL=$${KIOSK_BASE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) \
+		exec $(BIN)/gunicorn -c gunicorn.conf.py app:app
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/alert_latency.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,27 @@
+"""gunicorn settings: gthread workers, and one lease-based deliverer per worker."""
+
+import os
+
+bind = os.environ.get("KIOSK_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("KIOSK_WORKERS", "2"))
+threads = int(os.environ.get("KIOSK_THREADS", "8"))
+timeout = 60
+graceful_timeout = 10
+accesslog = os.environ.get("KIOSK_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("KIOSK_LOG_LEVEL", "info")
+# Access logs would carry paths only (desk URLs hold no ids), but are off unless asked for.
+
+
+def post_worker_init(worker):
+    """Start delivery in this worker once the app is loaded (create_app starts no threads)."""
+    from kiosk.notify.inprocess import start
+
+    start(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    from kiosk.notify.inprocess import stop
+
+    stop()

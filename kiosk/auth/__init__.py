@@ -1,0 +1,1 @@
+"""Who is asking: enrolled kiosks, signed-in people, and the one place access is decided."""

@@ -1,0 +1,89 @@
+"""The one place that decides access: decorators for kiosks and signed-in people."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from kiosk import webdb
+from kiosk.auth.devices import kiosk_for_device
+from kiosk.models import Encounter, Kiosk, RoleGrant, User
+
+DEVICE_COOKIE = "kiosk_device"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_kiosk() -> Kiosk | None:
+    if "kiosk" not in g:
+        g.kiosk = kiosk_for_device(webdb.session(), request.cookies.get(DEVICE_COOKIE))
+    return g.kiosk
+
+
+def kiosk_required(view: F) -> F:
+    """Serve the view only to an enrolled kiosk; anything else sees 'not a kiosk'."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_kiosk() is None:
+            return render_template("desk/not_a_kiosk.html"), 403
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        user = None
+        public_id = session.get("uid")
+        if public_id:
+            user = webdb.session().scalar(
+                select(User).where(User.public_id == public_id, User.active)
+            )
+        g.user = user
+    return g.user
+
+
+def grants(user: User) -> list[RoleGrant]:
+    return list(webdb.session().scalars(select(RoleGrant).where(RoleGrant.user_id == user.id)))
+
+
+def has_role(user: User, roles: tuple[str, ...], school_id: int | None = None) -> bool:
+    """True if the user holds one of roles for the district, or for that school."""
+    for grant in grants(user):
+        if grant.role in roles and (grant.school_id is None or grant.school_id == school_id):
+            return True
+    return False
+
+
+def login_required(*roles: str) -> Callable[[F], F]:
+    """Require a signed-in user holding one of roles (for any school) to see the view."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if roles and not any(grant.role in roles for grant in grants(user)):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+OFFICE_ROLES = ("designee", "reviewer", "counsel", "admin")
+
+
+def can_view_encounter(user: User, encounter: Encounter) -> bool:
+    return has_role(user, OFFICE_ROLES, encounter.school_id)
+
+
+def demo_only() -> None:
+    if not current_app.config["DEMO"]:
+        abort(404)

@@ -1,0 +1,101 @@
+"""Kiosk enrollment and office sign-in."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+from werkzeug.wrappers import Response
+
+from kiosk import webdb
+from kiosk.auth.devices import enroll, pending_enrollment
+from kiosk.auth.forms import EmptyForm, LoginForm
+from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user
+from kiosk.clock import now_utc
+from kiosk.models import User
+
+bp = Blueprint("auth", __name__)
+
+DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
+# Checked against when the email is unknown, so both paths take the same time.
+_DUMMY_HASH = "scrypt:32768:8:1$wV0c8pYb2xw1Hh7Q$" + "0" * 128
+
+
+@bp.get("/")
+def index() -> Response | str:
+    if current_kiosk() is not None:
+        return redirect(url_for("desk.home"))
+    if current_user() is not None:
+        return redirect(url_for("office.home"))
+    return render_template("auth/index.html")
+
+
+@bp.route("/enroll/<token>", methods=["GET", "POST"])
+def enroll_device(token: str) -> Response | str | tuple[str, int]:
+    """GET only shows what will happen (link scanners change nothing); POST enrolls."""
+    db = webdb.session()
+    kiosk = pending_enrollment(db, token, now_utc())
+    if kiosk is None:
+        return render_template("auth/enroll_invalid.html"), 404
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return render_template("auth/enroll.html", form=form, school=kiosk.school)
+    result = enroll(db, token, now_utc())
+    db.commit()
+    if result is None:
+        return render_template("auth/enroll_invalid.html"), 404
+    _, secret = result
+    response = redirect(url_for("desk.home"))
+    response.set_cookie(
+        DEVICE_COOKIE,
+        secret,
+        max_age=DEVICE_COOKIE_SECONDS,
+        httponly=True,
+        secure=current_app.config["SECURE_COOKIES"],
+        samesite="Lax",
+    )
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("office.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("office.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    form = LoginForm()
+    if form.validate_on_submit():
+        db = webdb.session()
+        user = db.scalar(
+            select(User).where(User.email == (form.email.data or "").strip().lower(), User.active)
+        )
+        hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+        if user is not None and check_password_hash(hashed, form.password.data or ""):
+            session.clear()
+            session["uid"] = user.public_id
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors = ["That email and password do not match."]
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    form = EmptyForm()
+    if form.validate_on_submit():
+        session.clear()
+    return redirect(url_for("auth.login"))

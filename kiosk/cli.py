@@ -1,0 +1,163 @@
+"""flask --app app ...: db upgrade, demo, users create, kiosks enroll, outbox run, keys create."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from kiosk import migrate, webdb
+from kiosk.auth.devices import issue_enrollment
+from kiosk.clock import now_utc
+from kiosk.config import write_keys_file
+from kiosk.db import writing
+from kiosk.models import ROLES, RoleGrant, School, User
+from kiosk.notify.channels import senders_from_settings
+from kiosk.notify.worker import Deliverer, policy_from_settings
+from kiosk.protocol.scriptstore import current_script_version
+from kiosk.protocol.staff import hash_secret
+
+db_cli = AppGroup("db", help="Database migrations.")
+users_cli = AppGroup("users", help="People who sign in or identify at a kiosk.")
+kiosks_cli = AppGroup("kiosks", help="Kiosk devices.")
+outbox_cli = AppGroup("outbox", help="Delivery of alerts.")
+keys_cli = AppGroup("keys", help="Instance keys.")
+
+
+def init_app(app: Flask) -> None:
+    for group in (db_cli, users_cli, kiosks_cli, outbox_cli, keys_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(demo_command)
+
+
+def upgrade_database(app: Flask) -> None:
+    """Migrate to head and store the built-in script pack if none is stored yet."""
+    migrate.upgrade(app.config["DATABASE_URL"])
+    with writing(), webdb.database(app).session_factory() as session, session.begin():
+        current_script_version(session, now_utc())
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest revision."""
+    upgrade_database(current_app)
+    click.echo("database: up to date")
+
+
+@keys_cli.command("create")
+def keys_create() -> None:
+    """Write instance/keys.json once (mode 0600); existing keys are kept."""
+    click.echo(f"keys: {write_keys_file(current_app.instance_path)}")
+
+
+def find_school(session, name: str) -> School:  # type: ignore[no-untyped-def]
+    school = session.scalar(select(School).where(School.name == name))
+    if school is None:
+        names = ", ".join(session.scalars(select(School.name).order_by(School.name))) or "none"
+        raise click.ClickException(f"no school named {name!r} (schools: {names})")
+    return school
+
+
+@users_cli.command("create")
+@click.option("--email", default=None, help="Sign-in email (office staff).")
+@click.option("--name", "display_name", required=True, help="Name as shown to colleagues.")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
+@click.option("--school", default=None, help="Limit the roles to this school.")
+@click.option("--password", default=None, help="Prompted for when --email is given.")
+@click.option("--pin", default=None, help="Six digits, for front-desk staff.")
+def users_create(
+    email: str | None,
+    display_name: str,
+    roles: tuple[str, ...],
+    school: str | None,
+    password: str | None,
+    pin: str | None,
+) -> None:
+    """Create a person with roles; office staff get a password, desk staff a PIN."""
+    if email and not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if pin is not None and not (len(pin) == 6 and pin.isdigit()):
+        raise click.ClickException("the PIN must be six digits")
+    method = current_app.config["PASSWORD_HASH"]
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        school_row = find_school(session, school) if school else None
+        if email and session.scalar(select(User).where(User.email == email.lower())):
+            raise click.ClickException(f"a user with email {email} exists already")
+        user = User(
+            display_name=display_name,
+            email=email.lower() if email else None,
+            password_hash=hash_secret(password, method) if password else None,
+            pin_hash=hash_secret(pin, method) if pin else None,
+        )
+        session.add(user)
+        session.flush()
+        for role in roles:
+            session.add(
+                RoleGrant(
+                    user_id=user.id, role=role, school_id=school_row.id if school_row else None
+                )
+            )
+    click.echo(f"user created: {display_name} ({', '.join(roles)})")
+
+
+@kiosks_cli.command("enroll")
+@click.option("--school", required=True, help="The school this kiosk serves.")
+@click.option("--label", default="Front desk")
+def kiosks_enroll(school: str, label: str) -> None:
+    """Create a kiosk and print its one-time enrollment link."""
+    hours = current_app.config["ENROLLMENT_HOURS"]
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        kiosk, token = issue_enrollment(
+            session, find_school(session, school), now_utc(), hours, label=label
+        )
+        click.echo(enrollment_link(current_app.config["BASE_URL"], token))
+        click.echo(f"(valid for {hours} hours, once)")
+
+
+def enrollment_link(base_url: str, token: str) -> str:
+    return f"{base_url}/enroll/{token}"
+
+
+@outbox_cli.command("run")
+def outbox_run() -> None:
+    """Deliver alerts in this process until stopped (for a dedicated worker)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    deliverer = Deliverer(
+        webdb.database(app).session_factory,
+        senders_from_settings(app.config),
+        policy=policy_from_settings(app.config),
+    )
+    deliverer.start()
+    stop = False
+
+    def _stop(*_args: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    click.echo("outbox: delivering (Ctrl-C to stop)")
+    while not stop and deliverer.is_alive():
+        time.sleep(0.2)
+    deliverer.stop()
+    sys.exit(0)
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Demo mode only: migrate, seed a demo district on an empty database, print kiosk links."""
+    from kiosk import demo
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config["DEMO"]:
+        raise click.ClickException("`demo` runs only in demo mode (KIOSK_DEMO=1)")
+    upgrade_database(app)
+    with writing(), webdb.database(app).session_factory() as session, session.begin():
+        lines = demo.seed_or_report(session, app.config, now_utc())
+    for line in lines:
+        click.echo(line)

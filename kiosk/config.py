@@ -1,0 +1,124 @@
+"""Settings from the environment (prefix KIOSK_), with safe embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+KEY_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY")
+KEYS_FILE = "keys.json"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """The app cannot start with these settings."""
+
+
+def _flag(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in TRUE_WORDS
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def _float(environ: dict[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+
+
+def read_keys_file(instance_path: str) -> dict[str, str]:
+    """Return the keys stored in the instance folder, if any."""
+    path = Path(instance_path) / KEYS_FILE
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: str(data[name]) for name in KEY_NAMES if data.get(name)}
+
+
+def write_keys_file(instance_path: str) -> Path:
+    """Create the instance keys once (mode 0600); never overwrite existing keys."""
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / KEYS_FILE
+    existing = read_keys_file(instance_path)
+    if all(name in existing for name in KEY_NAMES):
+        return path
+    keys = {name: existing.get(name) or secrets.token_urlsafe(48) for name in KEY_NAMES}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(keys, handle, indent=2)
+    os.chmod(path, 0o600)
+    return path
+
+
+def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]:
+    """Read every KIOSK_* setting; keys come from the environment or instance/keys.json."""
+    default_db = "sqlite:///" + str(Path(instance_path) / "kiosk.db")
+    demo = _flag(environ, "KIOSK_DEMO", False)
+    file_keys = read_keys_file(instance_path)
+    settings: dict[str, Any] = {
+        "DEMO": demo,
+        "DATABASE_URL": environ.get("KIOSK_DATABASE_URL") or default_db,
+        "BASE_URL": (environ.get("KIOSK_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        "SMTP_HOST": environ.get("KIOSK_SMTP_HOST", ""),
+        "SMTP_PORT": _int(environ, "KIOSK_SMTP_PORT", 587),
+        "SMTP_USERNAME": environ.get("KIOSK_SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": environ.get("KIOSK_SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _flag(environ, "KIOSK_SMTP_STARTTLS", True),
+        "SMTP_TIMEOUT": _float(environ, "KIOSK_SMTP_TIMEOUT", 10.0),
+        "MAIL_FROM": environ.get("KIOSK_MAIL_FROM", ""),
+        "DELIVERY": environ.get("KIOSK_DELIVERY", "inprocess"),
+        "SECURE_COOKIES": _flag(
+            environ,
+            "KIOSK_SECURE_COOKIES",
+            (environ.get("KIOSK_BASE_URL") or "").startswith("https://"),
+        ),
+        "PASSWORD_HASH": environ.get("KIOSK_PASSWORD_HASH", "scrypt"),
+        "UNDELIVERED_AFTER_SECONDS": _int(environ, "KIOSK_UNDELIVERED_AFTER_SECONDS", 10),
+        "COVER_AFTER_SECONDS": _int(environ, "KIOSK_COVER_AFTER_SECONDS", 60),
+        "MISTAKE_WINDOW_SECONDS": _int(environ, "KIOSK_MISTAKE_WINDOW_SECONDS", 120),
+        "ENROLLMENT_HOURS": _int(environ, "KIOSK_ENROLLMENT_HOURS", 72),
+        "DELIVERY_GIVE_UP_SECONDS": _int(environ, "KIOSK_DELIVERY_GIVE_UP_SECONDS", 600),
+        "DELIVERY_BACKOFF_CAP_SECONDS": _float(environ, "KIOSK_DELIVERY_BACKOFF_CAP_SECONDS", 30.0),
+    }
+    for name in KEY_NAMES:
+        settings[name] = environ.get(f"KIOSK_{name}") or file_keys.get(name, "")
+    return settings
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Refuse to start without keys, and outside demo mode without SMTP settings."""
+    missing = [f"KIOSK_{name}" for name in KEY_NAMES if not settings.get(name)]
+    if missing:
+        raise ConfigError(
+            "missing keys: "
+            + ", ".join(missing)
+            + " (set them in the environment or run `flask --app app keys create`)"
+        )
+    if settings["DELIVERY"] not in {"inprocess", "off"}:
+        raise ConfigError("KIOSK_DELIVERY must be 'inprocess' or 'off'")
+    if settings["DATABASE_URL"].startswith("sqlite") and ":memory:" in settings["DATABASE_URL"]:
+        raise ConfigError("an in-memory SQLite database cannot be shared; use a file")
+    if not settings["DEMO"] and (not settings["SMTP_HOST"] or not settings["MAIL_FROM"]):
+        raise ConfigError("KIOSK_SMTP_HOST and KIOSK_MAIL_FROM are required outside demo mode")
+    if not settings["MAIL_FROM"]:
+        settings["MAIL_FROM"] = "kiosk@localhost"

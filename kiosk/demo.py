@@ -1,0 +1,117 @@
+"""A demo district for `make run`: seeded only in demo mode, only on an empty database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kiosk.auth.devices import issue_enrollment
+from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.protocol.staff import hash_secret
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed demo credential, demo mode only
+
+SCHOOLS = (
+    {
+        "name": "Lincoln Elementary School",
+        "timezone": "America/New_York",
+        "office_phone": "(555) 010-0111",
+        "designee": ("Dana Reyes", "dana.reyes@demo-district.example", "(555) 010-0201"),
+        "backup": ("Morgan Blake", "morgan.blake@demo-district.example", "(555) 010-0202"),
+        "staff": (("Pat Lee", "123456"), ("Sam Ortiz", "234567")),
+    },
+    {
+        "name": "Riverside Middle School",
+        "timezone": "America/Chicago",
+        "office_phone": "(555) 010-0122",
+        "designee": ("Jordan Kim", "jordan.kim@demo-district.example", "(555) 010-0301"),
+        "backup": ("Alex Moreno", "alex.moreno@demo-district.example", "(555) 010-0302"),
+        "staff": (("Chris Nguyen", "345678"), ("Robin Shah", "456789")),
+    },
+)
+
+
+def seed_or_report(session: Session, config: dict[str, Any], now: datetime) -> list[str]:
+    """Seed an empty database, then print how to reach the kiosks and the office."""
+    lines = []
+    if not session.scalar(select(func.count()).select_from(School)):
+        seed(session, config["PASSWORD_HASH"])
+        lines.append("Demo district created (demo data only; nothing here is real).")
+    lines += enrollment_lines(session, config, now)
+    lines += [
+        "",
+        "Office sign-in (any browser that is not a kiosk):",
+        f"  {config['BASE_URL']}/login",
+    ]
+    for school in SCHOOLS:
+        name, email, _ = school["designee"]
+        lines.append(f"  {email}  password: {DEMO_PASSWORD}  ({name}, designee)")
+    lines.append(f"Demo mail log (alerts land here without SMTP): {config['BASE_URL']}/demo/mail")
+    lines.append(
+        "Front-desk PINs: "
+        + ", ".join(f"{name} {pin}" for school in SCHOOLS for name, pin in school["staff"])
+    )
+    return lines
+
+
+def seed(session: Session, password_method: str) -> None:
+    session.add(District(name="Demo Unified School District", office_phone="(555) 010-0100"))
+    password = hash_secret(DEMO_PASSWORD, password_method)
+    for data in SCHOOLS:
+        school = School(
+            name=data["name"], timezone=data["timezone"], office_phone=data["office_phone"]
+        )
+        session.add(school)
+        session.flush()
+        for level, key in ((1, "designee"), (2, "backup")):
+            name, email, phone = data[key]
+            user = User(display_name=name, email=email, password_hash=password)
+            session.add(user)
+            session.flush()
+            session.add(RoleGrant(user_id=user.id, role="designee", school_id=school.id))
+            session.add(
+                Contact(
+                    school_id=school.id,
+                    level=level,
+                    name=name,
+                    channel="email",
+                    address=email,
+                    phone=phone,
+                    user_id=user.id,
+                )
+            )
+        for name, pin in data["staff"]:
+            user = User(display_name=name, pin_hash=hash_secret(pin, password_method))
+            session.add(user)
+            session.flush()
+            session.add(RoleGrant(user_id=user.id, role="front_desk", school_id=school.id))
+    admin = User(
+        display_name="Demo Administrator",
+        email="admin@demo-district.example",
+        password_hash=password,
+    )
+    session.add(admin)
+    session.flush()
+    session.add(RoleGrant(user_id=admin.id, role="admin", school_id=None))
+    session.flush()
+
+
+def enrollment_lines(session: Session, config: dict[str, Any], now: datetime) -> list[str]:
+    """Give every school a kiosk link: renew unenrolled kiosks, or create one per school."""
+    lines = ["", "Kiosk enrollment links (open one on the device that will be the kiosk):"]
+    base = config["BASE_URL"]
+    for school in session.scalars(select(School).order_by(School.id)):
+        kiosks = session.scalars(
+            select(Kiosk).where(Kiosk.school_id == school.id, Kiosk.revoked_at.is_(None))
+        ).all()
+        waiting = [k for k in kiosks if k.enrolled_at is None]
+        if kiosks and not waiting:
+            lines.append(f"  {school.name}: kiosk already enrolled")
+            continue
+        kiosk = waiting[0] if waiting else None
+        _, token = issue_enrollment(session, school, now, config["ENROLLMENT_HOURS"], kiosk)
+        lines.append(f"  {school.name}: {base}/enroll/{token}")
+    return lines

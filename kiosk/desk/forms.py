@@ -1,0 +1,248 @@
+"""Kiosk forms: every field optional, limits from the columns, clean text only."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    Field,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from kiosk.forms import CleanText, note, options, strip_or_none, text
+from kiosk.models import Agent, Document, Encounter
+from kiosk.protocol.documents import TRIAGE_QUESTIONS
+
+YES_NO_UNSURE = [("yes", "Yes"), ("no", "No"), ("unsure", "Not sure")]
+NAME_LIMIT = 200
+
+AGENCIES = [
+    ("", "Choose if it matches"),
+    ("ice_ero", "ICE ERO"),
+    ("hsi", "HSI"),
+    ("cbp", "CBP / Border Patrol"),
+    ("uscis", "USCIS"),
+    ("fbi", "FBI"),
+    ("dea", "DEA"),
+    ("usms", "US Marshals"),
+    ("usss", "Secret Service"),
+    ("other_federal", "Other federal agency"),
+    ("state_local", "State or local police"),
+    ("unknown", "Unknown"),
+]
+ID_SHOWN = [
+    ("freely", "Shown without asking"),
+    ("when_asked", "Shown when asked"),
+    ("refused", "Refused to show"),
+    ("hidden", "Covered or hidden"),
+]
+ATTIRE = [("uniform", "Uniform"), ("plain", "Plain clothes")]
+PLACES = [
+    ("front_desk", "Front desk"),
+    ("entrance", "Entrance"),
+    ("lobby", "Lobby"),
+    ("parking_lot", "Parking lot"),
+    ("bus", "Bus"),
+    ("event", "School event"),
+    ("phone", "Phone"),
+]
+REQUEST_KINDS = [
+    ("student_info", "Information or records about a student"),
+    ("student_access", "To see or speak with a student"),
+    ("staff", "Information about, or access to, a staff member"),
+    ("entry", "To enter areas that are not public"),
+    ("other", "Something else"),
+]
+RELATIONS = [
+    ("student", "Student"),
+    ("staff", "Staff member"),
+    ("family", "Parent or family member"),
+    ("unknown", "Not sure"),
+]
+OUTCOMES = [
+    ("waited", "They are waiting"),
+    ("left", "They left"),
+    ("designee_took_over", "The district office took over"),
+    ("entered_without_consent", "They went in without consent"),
+    ("other", "Something else"),
+]
+RECORD_ONLY = "Record only what the agent said and did."
+TIME_PATTERN = re.compile(r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def radio(label: str, choices: list[tuple[str, str]]) -> RadioField:
+    return RadioField(label, choices=options(choices), validators=[Optional()])
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def clock_time(form: FlaskForm, field: Field) -> None:
+    if field.data and not TIME_PATTERN.match(field.data):
+        raise ValidationError("Write the time as hours and minutes, for example 10:45.")
+
+
+class EmptyForm(FlaskForm):
+    """A button-only POST still carries a CSRF token."""
+
+
+class StartForm(FlaskForm):
+    """The start control: its token is bound to the device and does not expire."""
+
+    class Meta:
+        csrf = False
+
+    channel = RadioField(
+        "How is the request made?",
+        choices=options(
+            [
+                ("in_person", "In person"),
+                ("phone", "Phone"),
+                ("email", "Email"),
+                ("letter", "Letter"),
+            ]
+        ),
+        default="in_person",
+        validators=[Optional()],
+    )
+    nonce = HiddenField()
+    start_token = HiddenField()
+
+
+class StaffPickForm(FlaskForm):
+    user = HiddenField()
+
+
+class PinForm(FlaskForm):
+    pin = PasswordField(
+        "PIN",
+        validators=[Length(max=6, message="The PIN has six digits."), CleanText()],
+        render_kw={
+            "inputmode": "numeric",
+            "autocomplete": "off",
+            "maxlength": 6,
+            "pattern": "[0-9]*",
+        },
+    )
+
+
+class AgentForm(FlaskForm):
+    name = text("Name", Agent.name, RECORD_ONLY)
+    badge_number = text(
+        "Badge or ID number",
+        Agent.badge_number,
+        "Write it down. Do not photograph a badge or ID card.",
+    )
+    agency_printed = text("Agency, exactly as printed", Agent.agency_printed)
+    agency_pick = SelectField(
+        "Agency (closest match)", choices=options(AGENCIES), validators=[Optional()]
+    )
+    title = text("Title", Agent.title)
+    phone = text("Phone", Agent.phone)
+    supervisor_name = text("Supervisor's name", Agent.supervisor_name)
+    supervisor_phone = text("Supervisor's phone", Agent.supervisor_phone)
+    id_shown = radio("Identification", ID_SHOWN)
+    attire = radio("Dress", ATTIRE)
+
+
+class RequestForm(FlaskForm):
+    place = radio("Where", PLACES)
+    agents_present = IntegerField(
+        "How many agents",
+        validators=[Optional(), NumberRange(min=1, max=99, message="Enter a number from 1 to 99.")],
+        render_kw={"inputmode": "numeric"},
+    )
+    request_kinds = MultiCheckboxField("What is asked", choices=options(REQUEST_KINDS))
+    request_other = text("Something else, in their words", Encounter.request_other)
+    purpose = note(
+        "Purpose, in their own words",
+        Encounter.purpose,
+        RECORD_ONLY + " Add names in the list below, not here.",
+    )
+    consent_claimed = radio("Do they say a parent or guardian agreed?", YES_NO_UNSURE)
+    consent_claim = note(
+        "What they said about that agreement", Encounter.consent_claim, RECORD_ONLY
+    )
+
+
+class PersonForm(FlaskForm):
+    person_name = StringField(
+        "Name as the agent said it",
+        description=RECORD_ONLY,
+        filters=[strip_or_none],
+        validators=[
+            CleanText(),
+            Length(max=NAME_LIMIT, message=f"Keep this under {NAME_LIMIT} characters."),
+        ],
+        render_kw={"maxlength": NAME_LIMIT, "autocomplete": "off"},
+    )
+    relation = radio("This person is", RELATIONS)
+
+
+def triage_form_class() -> type[FlaskForm]:
+    """Build the document questions from the domain's list, in asking order."""
+    fields: dict[str, Any] = {}
+    for question in TRIAGE_QUESTIONS:
+        fields[question.key] = RadioField(
+            question.text,
+            choices=options(question.choices),
+            description=question.help,
+            validators=[Optional()],
+        )
+    return type("TriageForm", (FlaskForm,), fields)
+
+
+TriageForm = triage_form_class()
+
+
+class DocumentDetailsForm(FlaskForm):
+    issuer = text("Court or agency that issued it, as printed", Document.issuer)
+    case_number = text("Case or file number", Document.case_number)
+    dates = text("Dates on it", Document.dates)
+    names_addresses = note(
+        "Addresses and places on it",
+        Document.names_addresses,
+        "Add people's names to the list on the Request step.",
+    )
+    matches_school = radio("Does it name this school's address?", YES_NO_UNSURE)
+
+
+class ExigencyForm(FlaskForm):
+    exigency = radio("Did an agent say it is an emergency?", [("yes", "Yes"), ("no", "No")])
+    exigency_reason = note(
+        "The reason they gave, word for word", Encounter.exigency_reason, RECORD_ONLY
+    )
+    exigency_directives = note(
+        "What they told staff to do, word for word", Encounter.exigency_directives, RECORD_ONLY
+    )
+
+
+class OutcomeForm(FlaskForm):
+    outcome = radio("What happened", OUTCOMES)
+    entry_areas = note("Areas they went into", Encounter.entry_areas, RECORD_ONLY)
+    entry_started = StringField(
+        "Went in at (HH:MM)",
+        filters=[strip_or_none],
+        validators=[CleanText(), Length(max=5), clock_time],
+        render_kw={"maxlength": 5, "inputmode": "numeric", "autocomplete": "off"},
+    )
+    entry_ended = StringField(
+        "Left at (HH:MM)",
+        filters=[strip_or_none],
+        validators=[CleanText(), Length(max=5), clock_time],
+        render_kw={"maxlength": 5, "inputmode": "numeric", "autocomplete": "off"},
+    )
+    outcome_other = note("What happened, in a few words", Encounter.outcome_other, RECORD_ONLY)
+    witnesses = note("Witnesses", Encounter.witnesses)

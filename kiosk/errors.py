@@ -1,0 +1,41 @@
+"""Plain, calm error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    return (
+        render_template(
+            "error.html",
+            title="Please try again",
+            message="This page had expired. Go back, and send it again.",
+        ),
+        400,
+    )
+
+
+def _http_error(error: HTTPException) -> tuple[str, int]:
+    messages = {
+        403: "You do not have access to this page.",
+        404: "There is nothing at this address.",
+        405: "This address does not take that kind of request.",
+        413: "That upload is too large.",
+    }
+    code = error.code or 500
+    return (
+        render_template(
+            "error.html",
+            title=error.name,
+            message=messages.get(code, "Something went wrong. Please try again."),
+        ),
+        code,
+    )

@@ -1,0 +1,174 @@
+"""Encounters and everything recorded during one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kiosk.clock import now_utc
+from kiosk.models.base import Base, SealedText, UTCDateTime, new_public_id
+from kiosk.models.places import Kiosk, School
+
+
+class ScriptVersion(Base):
+    """One version of the script pack, stored whole; encounters point at the one shown."""
+
+    __tablename__ = "script_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(80))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    author: Mapped[str] = mapped_column(String(120), default="")
+    approved_by: Mapped[str | None] = mapped_column(String(120))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
+class Encounter(Base):
+    __tablename__ = "encounters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    start_nonce: Mapped[str | None] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(20), default="in_person")
+    place: Mapped[str | None] = mapped_column(String(30))
+    agents_present: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    desk_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    script_version_id: Mapped[int | None] = mapped_column(ForeignKey("script_versions.id"))
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    # What was asked.
+    request_kinds: Mapped[str] = mapped_column(String(200), default="")
+    request_other: Mapped[str | None] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(Text)
+    consent_claimed: Mapped[str | None] = mapped_column(String(10))
+    consent_claim: Mapped[str | None] = mapped_column(Text)
+
+    # Summary columns kept in step with the events, so review filters stay fast.
+    doc_first_impression: Mapped[str | None] = mapped_column(String(30), index=True)
+    doc_confirmed_type: Mapped[str | None] = mapped_column(String(30), index=True)
+    exigency: Mapped[bool | None] = mapped_column(Boolean, index=True)
+    exigency_reason: Mapped[str | None] = mapped_column(Text)
+    exigency_directives: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(30), index=True)
+    outcome_other: Mapped[str | None] = mapped_column(Text)
+    entry_areas: Mapped[str | None] = mapped_column(Text)
+    entry_started: Mapped[str | None] = mapped_column(String(5))
+    entry_ended: Mapped[str | None] = mapped_column(String(5))
+    witnesses: Mapped[str | None] = mapped_column(Text)
+    first_alert_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_late: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    followup_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    school: Mapped[School] = relationship()
+    kiosk: Mapped[Kiosk | None] = relationship()
+    agents: Mapped[list[Agent]] = relationship(
+        back_populates="encounter", order_by="Agent.position"
+    )
+    named_people: Mapped[list[NamedPerson]] = relationship(
+        back_populates="encounter", order_by="NamedPerson.position"
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="encounter", order_by="Document.position"
+    )
+    events: Mapped[list[EncounterEvent]] = relationship(
+        back_populates="encounter", order_by="EncounterEvent.seq"
+    )
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("encounter_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(120))
+    badge_number: Mapped[str | None] = mapped_column(String(60))
+    agency_printed: Mapped[str | None] = mapped_column(String(200))
+    agency_pick: Mapped[str | None] = mapped_column(String(30))
+    title: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    supervisor_name: Mapped[str | None] = mapped_column(String(120))
+    supervisor_phone: Mapped[str | None] = mapped_column(String(40))
+    id_shown: Mapped[str | None] = mapped_column(String(20))
+    attire: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    encounter: Mapped[Encounter] = relationship(back_populates="agents")
+
+
+class NamedPerson(Base):
+    """A person the agent named: one row each; everything else refers to the row by id."""
+
+    __tablename__ = "named_people"
+    __table_args__ = (UniqueConstraint("encounter_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(SealedText)
+    name_index: Mapped[str] = mapped_column(String(64), index=True)
+    relation: Mapped[str] = mapped_column(String(20), default="unknown")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    encounter: Mapped[Encounter] = relationship(back_populates="named_people")
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("encounter_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # The desk's plain yes/no/unsure answers, kept beside the impression they led to.
+    answers: Mapped[str] = mapped_column(Text, default="{}")
+    first_impression: Mapped[str | None] = mapped_column(String(30))
+    confirmed_type: Mapped[str | None] = mapped_column(String(30))
+    confirmed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issuer: Mapped[str | None] = mapped_column(String(200))
+    case_number: Mapped[str | None] = mapped_column(String(100))
+    dates: Mapped[str | None] = mapped_column(String(200))
+    names_addresses: Mapped[str | None] = mapped_column(Text)
+    matches_school: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    encounter: Mapped[Encounter] = relationship(back_populates="documents")
+
+
+class EncounterEvent(Base):
+    """One change to an encounter; written only through protocol.events.record_event()."""
+
+    __tablename__ = "encounter_events"
+    __table_args__ = (UniqueConstraint("encounter_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_label: Mapped[str] = mapped_column(String(200), default="")
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    actor_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    script_version_id: Mapped[int | None] = mapped_column(ForeignKey("script_versions.id"))
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    encounter: Mapped[Encounter] = relationship(back_populates="events")

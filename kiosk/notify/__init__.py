@@ -1,0 +1,1 @@
+"""Messages to people: the outbox, its delivery and the channels it delivers through."""

@@ -1,0 +1,1 @@
+"""The district office: open encounters and each encounter's record (sign-in required)."""

@@ -1,0 +1,486 @@
+"""Operations on encounters. Each takes a session and plain values, flushes, never commits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kiosk.models import (
+    Agent,
+    Contact,
+    District,
+    Document,
+    Encounter,
+    Kiosk,
+    NamedPerson,
+    OutboxMessage,
+)
+from kiosk.notify import alerts
+from kiosk.protocol import scripts as script_rules
+from kiosk.protocol.documents import DOC_LABELS, DocType, TriageAnswers, triage
+from kiosk.protocol.events import Actor, record_event
+from kiosk.protocol.scriptstore import current_script_version
+from kiosk.protocol.state import Status, is_active, move
+
+CHANNELS = ("in_person", "phone", "email", "letter")
+
+
+class OperationError(ValueError):
+    """A request the encounter cannot take now; field names the form field it concerns."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StartResult:
+    encounter: Encounter
+    created: bool
+
+
+def current_encounter(session: Session, kiosk: Kiosk) -> Encounter | None:
+    """Return the encounter open at this kiosk's desk, if any."""
+    return session.scalar(
+        select(Encounter)
+        .where(
+            Encounter.kiosk_id == kiosk.id,
+            Encounter.desk_closed_at.is_(None),
+            Encounter.status.in_([Status.OPEN, Status.ACKNOWLEDGED]),
+        )
+        .order_by(Encounter.started_at.desc())
+        .limit(1)
+    )
+
+
+def start_encounter(
+    session: Session, kiosk: Kiosk, channel: str, nonce: str, now: datetime, base_url: str
+) -> StartResult:
+    """Create the encounter and its level-1 alert rows; a repeated tap returns the same one."""
+    if channel not in CHANNELS:
+        channel = "in_person"
+    # Lock the kiosk row (PostgreSQL) so two taps in flight cannot both create; SQLite's
+    # BEGIN IMMEDIATE already serialises writers.
+    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
+    existing = current_encounter(session, kiosk)
+    if existing is not None:
+        return StartResult(existing, created=False)
+    if nonce and session.scalar(select(Encounter.id).where(Encounter.start_nonce == nonce)):
+        nonce = ""  # an old page's nonce whose encounter is finished: this is a new tap
+    version = current_script_version(session, now)
+    encounter = Encounter(
+        school_id=kiosk.school_id,
+        kiosk_id=kiosk.id,
+        start_nonce=nonce or None,
+        channel=channel,
+        place="phone" if channel == "phone" else None,
+        started_at=now,
+        status=Status.OPEN,
+        script_version_id=version.id,
+    )
+    encounter.school = kiosk.school
+    session.add(encounter)
+    session.flush()
+    record_event(session, encounter, "started", kiosk_actor(kiosk), now, {"channel": channel})
+    rows = alerts.enqueue_alert(session, encounter, base_url, now, level=1)
+    record_event(
+        session,
+        encounter,
+        "alert_enqueued",
+        Actor.system(),
+        now,
+        {"level": 1, "messages": [row.idempotency_key for row in rows]},
+    )
+    return StartResult(encounter, created=True)
+
+
+def kiosk_actor(kiosk: Kiosk, user_id: int | None = None, user_name: str = "") -> Actor:
+    label = f"kiosk {kiosk.label} ({kiosk.school.name})"
+    if user_name:
+        label = f"{user_name} at {label}"
+    return Actor(kind="kiosk", label=label, kiosk_id=kiosk.id, user_id=user_id)
+
+
+def _changes(target: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Set the values that differ and return them (old values stay in earlier events)."""
+    changed = {}
+    for name, value in values.items():
+        if getattr(target, name) != value:
+            setattr(target, name, value)
+            changed[name] = value
+    return changed
+
+
+def _require_desk_open(encounter: Encounter) -> None:
+    if encounter.desk_closed_at is not None or not is_active(encounter.status):
+        raise OperationError("This record is closed at the desk.")
+
+
+@dataclass(frozen=True)
+class AgentInput:
+    name: str | None = None
+    badge_number: str | None = None
+    agency_printed: str | None = None
+    agency_pick: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    supervisor_name: str | None = None
+    supervisor_phone: str | None = None
+    id_shown: str | None = None
+    attire: str | None = None
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+
+def save_agent(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    values: AgentInput,
+    position: int | None = None,
+) -> Agent | None:
+    """Add an agent (position None) or update one; an empty new agent is not added."""
+    _require_desk_open(encounter)
+    if position is None:
+        if values.is_empty():
+            return None
+        last = session.scalar(
+            select(func.max(Agent.position)).where(Agent.encounter_id == encounter.id)
+        )
+        agent = Agent(encounter_id=encounter.id, position=(last or 0) + 1, created_at=now)
+        session.add(agent)
+        session.flush()
+        changed = _changes(agent, asdict(values))
+        record_event(
+            session, encounter, "agent_added", actor, now, {"agent": agent.position, **changed}
+        )
+        return agent
+    agent = session.scalar(
+        select(Agent).where(Agent.encounter_id == encounter.id, Agent.position == position)
+    )
+    if agent is None:
+        raise OperationError("There is no such agent in this record.")
+    changed = _changes(agent, asdict(values))
+    if changed:
+        record_event(
+            session, encounter, "agent_updated", actor, now, {"agent": position, **changed}
+        )
+    return agent
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    place: str | None = None
+    agents_present: int | None = None
+    request_kinds: tuple[str, ...] = ()
+    request_other: str | None = None
+    purpose: str | None = None
+    consent_claimed: str | None = None
+    consent_claim: str | None = None
+
+
+def save_request(
+    session: Session, encounter: Encounter, actor: Actor, now: datetime, values: RequestInput
+) -> dict[str, Any]:
+    _require_desk_open(encounter)
+    data = asdict(values)
+    data["request_kinds"] = ",".join(values.request_kinds)
+    changed = _changes(encounter, data)
+    if changed:
+        record_event(session, encounter, "request_recorded", actor, now, changed)
+    return changed
+
+
+def blind_index(key: str, name: str) -> str:
+    """Return a keyed hash of a normalised name, for finding a person without reading names."""
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return hmac.new(key.encode(), folded.encode(), hashlib.sha256).hexdigest()
+
+
+def add_named_person(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    name: str,
+    relation: str,
+    index_key: str,
+) -> NamedPerson:
+    """Record one person the agent named; the event refers to the row, never the name."""
+    _require_desk_open(encounter)
+    last = session.scalar(
+        select(func.max(NamedPerson.position)).where(NamedPerson.encounter_id == encounter.id)
+    )
+    person = NamedPerson(
+        encounter_id=encounter.id,
+        position=(last or 0) + 1,
+        name=name,
+        name_index=blind_index(index_key, name),
+        relation=relation or "unknown",
+        created_at=now,
+    )
+    session.add(person)
+    session.flush()
+    record_event(
+        session,
+        encounter,
+        "person_named",
+        actor,
+        now,
+        {"named_person_id": person.id, "relation": person.relation},
+    )
+    return person
+
+
+def withdraw_named_person(
+    session: Session, encounter: Encounter, actor: Actor, now: datetime, position: int
+) -> None:
+    """Mark a name entered by mistake as withdrawn; the row and its history stay."""
+    _require_desk_open(encounter)
+    person = session.scalar(
+        select(NamedPerson).where(
+            NamedPerson.encounter_id == encounter.id, NamedPerson.position == position
+        )
+    )
+    if person is None or person.withdrawn_at is not None:
+        return
+    person.withdrawn_at = now
+    record_event(session, encounter, "person_withdrawn", actor, now, {"named_person_id": person.id})
+
+
+def _document(session: Session, encounter: Encounter, now: datetime) -> Document:
+    document = session.scalar(
+        select(Document).where(Document.encounter_id == encounter.id, Document.position == 1)
+    )
+    if document is None:
+        document = Document(encounter_id=encounter.id, position=1, answers="{}", created_at=now)
+        session.add(document)
+        session.flush()
+    return document
+
+
+def first_document(session: Session, encounter: Encounter) -> Document | None:
+    return session.scalar(
+        select(Document).where(Document.encounter_id == encounter.id, Document.position == 1)
+    )
+
+
+def save_triage(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    answers: TriageAnswers,
+    base_url: str,
+) -> DocType | None:
+    """Store the desk's answers and the first impression they lead to; send the one follow-up."""
+    _require_desk_open(encounter)
+    document = _document(session, encounter, now)
+    impression = triage(answers)
+    new_answers = json.dumps(answers.to_dict(), sort_keys=True)
+    changed: dict[str, Any] = {}
+    if document.answers != new_answers:
+        document.answers = new_answers
+        changed["answers"] = answers.to_dict()
+    value = impression.value if impression else None
+    if document.first_impression != value:
+        document.first_impression = value
+        encounter.doc_first_impression = value
+        changed["first_impression"] = value
+    if changed:
+        record_event(session, encounter, "document_triaged", actor, now, changed)
+    if impression is not None and not encounter.followup_sent:
+        send_followup(session, encounter, now, base_url)
+    return impression
+
+
+def send_followup(session: Session, encounter: Encounter, now: datetime, base_url: str) -> None:
+    """Tell everyone alerted the categories recorded so far; once per encounter."""
+    impression = encounter.doc_first_impression
+    document = DOC_LABELS.get(DocType(impression), impression) if impression else "not recorded"
+    exigency = {True: "yes", False: "no", None: "not recorded"}[encounter.exigency]
+    kinds = [k for k in encounter.request_kinds.split(",") if k]
+    rows = alerts.enqueue_followup(session, encounter, base_url, now, kinds, document, exigency)
+    encounter.followup_sent = True
+    record_event(
+        session,
+        encounter,
+        "followup_enqueued",
+        Actor.system(),
+        now,
+        {"messages": [row.idempotency_key for row in rows]},
+    )
+
+
+@dataclass(frozen=True)
+class DocumentDetailsInput:
+    issuer: str | None = None
+    case_number: str | None = None
+    dates: str | None = None
+    names_addresses: str | None = None
+    matches_school: str | None = None
+
+
+def save_document_details(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    values: DocumentDetailsInput,
+) -> dict[str, Any]:
+    _require_desk_open(encounter)
+    document = _document(session, encounter, now)
+    changed = _changes(document, asdict(values))
+    if changed:
+        record_event(session, encounter, "document_details", actor, now, changed)
+    return changed
+
+
+@dataclass(frozen=True)
+class ExigencyInput:
+    exigency: bool | None = None
+    exigency_reason: str | None = None
+    exigency_directives: str | None = None
+
+
+def save_exigency(
+    session: Session, encounter: Encounter, actor: Actor, now: datetime, values: ExigencyInput
+) -> dict[str, Any]:
+    _require_desk_open(encounter)
+    changed = _changes(encounter, asdict(values))
+    if changed:
+        record_event(session, encounter, "exigency_recorded", actor, now, changed)
+    return changed
+
+
+OUTCOMES = ("waited", "left", "designee_took_over", "entered_without_consent", "other")
+
+
+@dataclass(frozen=True)
+class OutcomeInput:
+    outcome: str | None = None
+    entry_areas: str | None = None
+    entry_started: str | None = None
+    entry_ended: str | None = None
+    outcome_other: str | None = None
+    witnesses: str | None = None
+
+
+def save_outcome(
+    session: Session, encounter: Encounter, actor: Actor, now: datetime, values: OutcomeInput
+) -> dict[str, Any]:
+    _require_desk_open(encounter)
+    changed = _changes(encounter, asdict(values))
+    if changed:
+        record_event(session, encounter, "outcome_recorded", actor, now, changed)
+    return changed
+
+
+def close_desk(session: Session, encounter: Encounter, actor: Actor, now: datetime) -> None:
+    """End the desk's part; the kiosk returns to idle and shows nothing of this encounter."""
+    if encounter.desk_closed_at is not None:
+        return
+    encounter.desk_closed_at = now
+    record_event(session, encounter, "desk_closed", actor, now, {})
+
+
+def can_stand_down(encounter: Encounter, now: datetime, window_seconds: int) -> bool:
+    return (
+        encounter.desk_closed_at is None
+        and is_active(encounter.status)
+        and now - encounter.started_at <= timedelta(seconds=window_seconds)
+    )
+
+
+def stand_down(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    window_seconds: int,
+    base_url: str,
+) -> None:
+    """Record that the tap was a mistake and tell everyone alerted; nothing is deleted."""
+    if not can_stand_down(encounter, now, window_seconds):
+        raise OperationError(
+            "It is too late to mark this as started by mistake. "
+            "Close the desk's part instead; the district office will review it."
+        )
+    encounter.status = move(encounter.status, Status.STOOD_DOWN)
+    encounter.stood_down_at = now
+    encounter.desk_closed_at = now
+    rows = alerts.enqueue_stand_down(session, encounter, base_url, now)
+    record_event(
+        session,
+        encounter,
+        "stood_down",
+        actor,
+        now,
+        {"messages": [row.idempotency_key for row in rows]},
+    )
+
+
+def facts_for(encounter: Encounter) -> script_rules.Facts:
+    """Return what the script needs to know about the encounter so far."""
+    return script_rules.Facts(
+        channel=encounter.channel,
+        document=encounter.doc_confirmed_type or encounter.doc_first_impression,
+        document_confirmed=encounter.doc_confirmed_type is not None,
+        exigency=bool(encounter.exigency),
+        entered_without_consent=encounter.outcome == "entered_without_consent",
+        consent_claimed=encounter.consent_claimed == "yes",
+    )
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """What the desk shows about its alert."""
+
+    state: str  # "sending", "notified" or "undelivered"
+    notified_at: datetime | None = None
+    phones: list[str] = field(default_factory=list)
+
+
+def alert_state(
+    session: Session, encounter: Encounter, now: datetime, undelivered_after: int
+) -> AlertState:
+    """Say whether an alert was accepted, or, after a short wait, which numbers to call."""
+    sent_at = session.scalar(
+        select(func.min(OutboxMessage.sent_at)).where(
+            OutboxMessage.encounter_id == encounter.id,
+            OutboxMessage.kind == "alert",
+            OutboxMessage.status == "sent",
+        )
+    )
+    if sent_at is not None:
+        return AlertState("notified", notified_at=sent_at)
+    if now - encounter.started_at < timedelta(seconds=undelivered_after):
+        return AlertState("sending")
+    return AlertState("undelivered", phones=office_phones(session, encounter))
+
+
+def office_phones(session: Session, encounter: Encounter) -> list[str]:
+    """Return the numbers the desk can call: level-1 contacts, then the district office."""
+    phones = [
+        phone
+        for phone in session.scalars(
+            select(Contact.phone)
+            .where(Contact.school_id == encounter.school_id, Contact.level == 1, Contact.active)
+            .order_by(Contact.id)
+        )
+        if phone
+    ]
+    district = session.scalar(select(District).limit(1))
+    if district is not None and district.office_phone:
+        phones.append(district.office_phone)
+    return list(dict.fromkeys(phones))

@@ -1,0 +1,27 @@
+"""Template helpers: local times and the sign-out form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from kiosk.notify.localtime import local
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(_local, "local")
+    app.context_processor(_forms)
+
+
+def _local(moment: datetime | None, zone_name: str) -> str:
+    if moment is None:
+        return ""
+    return local(moment, zone_name).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _forms() -> dict[str, Any]:
+    from kiosk.auth.forms import EmptyForm
+
+    return {"logout_form": EmptyForm(formdata=None)}

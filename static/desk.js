@@ -1,0 +1,85 @@
+// The kiosk: privacy cover, alert state without reloading, and gentle word warnings.
+(function () {
+  "use strict";
+  var body = document.body;
+  var cover = document.getElementById("cover");
+  var coverButton = document.getElementById("cover-button");
+  var coverAfter = parseInt(body.getAttribute("data-cover-after") || "60", 10) * 1000;
+  var timer = null;
+
+  function showCover() {
+    if (!cover) { return; }
+    cover.classList.remove("hidden");
+    cover.focus();
+  }
+  function hideCover() {
+    if (!cover) { return; }
+    cover.classList.add("hidden");
+    restart();
+  }
+  function restart() {
+    if (timer) { clearTimeout(timer); }
+    if (cover && coverAfter > 0) { timer = setTimeout(showCover, coverAfter); }
+  }
+  if (cover) {
+    ["click", "keydown", "touchstart"].forEach(function (name) {
+      cover.addEventListener(name, function (event) {
+        event.preventDefault();
+        hideCover();
+      });
+    });
+    ["input", "keydown", "pointerdown", "scroll", "touchstart"].forEach(function (name) {
+      document.addEventListener(name, function () {
+        if (cover.classList.contains("hidden")) { restart(); }
+      }, { passive: true });
+    });
+    restart();
+  }
+  if (coverButton && cover) {
+    coverButton.addEventListener("click", function (event) {
+      event.preventDefault();
+      showCover();
+    });
+  }
+
+  // Alert state: poll every two seconds; reload to the start screen once the desk is closed.
+  var state = document.getElementById("alert-state");
+  var statusUrl = body.getAttribute("data-status-url");
+  function poll() {
+    if (!statusUrl || !state) { return; }
+    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        if (!data.open) { window.location.assign("/desk/"); return; }
+        if (data.alert && state.textContent !== data.alert.text) {
+          state.textContent = data.alert.text;
+          state.className = "alert-state alert-" + data.alert.state;
+        }
+      })
+      .catch(function () { /* the next poll tries again */ });
+  }
+  if (state && statusUrl) { setInterval(poll, 2000); }
+
+  // A gentle warning, never a block, when words about immigration status appear.
+  var words = (body.getAttribute("data-status-words") || "").split("|").filter(Boolean);
+  if (words.length) {
+    var pattern = new RegExp("\\b(" + words.map(function (w) {
+      return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("|") + ")\\b", "i");
+    document.querySelectorAll("[data-watch-for]").forEach(function (note) {
+      var field = document.getElementById(note.getAttribute("data-watch-for"));
+      if (!field) { return; }
+      var check = function () {
+        if (pattern.test(field.value)) {
+          note.textContent = "Record only what the agent said and did. Do not write down anyone's immigration status.";
+          note.classList.remove("hidden");
+        } else {
+          note.classList.add("hidden");
+        }
+      };
+      field.addEventListener("input", check);
+      check();
+    });
+  }
+})();
