@@ -1,0 +1,1 @@
+"""The kiosk at a school's front desk."""
