@@ -285,12 +285,15 @@ def save_triage(
 ) -> DocType | None:
     """Store the desk's answers and the first impression they lead to; send the one follow-up."""
     _require_desk_open(encounter)
-    document = _document(session, encounter, now)
+    existing = first_document(session, encounter)
+    before = TriageAnswers.from_mapping(json.loads(existing.answers) if existing else {})
+    if existing is None and not any(answers.to_dict().values()):
+        return None  # an empty form on a step never answered records nothing
+    document = existing or _document(session, encounter, now)
     impression = triage(answers)
-    new_answers = json.dumps(answers.to_dict(), sort_keys=True)
     changed: dict[str, Any] = {}
-    if document.answers != new_answers:
-        document.answers = new_answers
+    if before != answers:
+        document.answers = json.dumps(answers.to_dict(), sort_keys=True)
         changed["answers"] = answers.to_dict()
     value = impression.value if impression else None
     if document.first_impression != value:
@@ -339,6 +342,8 @@ def save_document_details(
     values: DocumentDetailsInput,
 ) -> dict[str, Any]:
     _require_desk_open(encounter)
+    if first_document(session, encounter) is None and not any(asdict(values).values()):
+        return {}
     document = _document(session, encounter, now)
     changed = _changes(document, asdict(values))
     if changed:

@@ -324,6 +324,32 @@ def test_doubt_and_contradiction_stay_away_from_a_warrant(
     assert triage(given) in allowed
 
 
+# Answers pointing to both a court and Homeland Security, or to two different asks,
+# are a mix-up: the district office sorts it out from the photo.
+CONTRADICTIONS = [
+    (
+        "court named and DHS heading, asking for records",
+        answers(court_named="yes", dhs_form="yes", asks="records"),
+    ),
+    (
+        "signed by a judge under a DHS heading, asking to hold",
+        answers(judge_signed="yes", dhs_form="yes", asks="hold"),
+    ),
+    ("grand jury and Immigration Court", answers(grand_jury="yes", immigration_court="yes")),
+    ("court paper asking someone to be held", answers(court_named="yes", asks="hold")),
+    ("AO 88B with grand jury", answers(court_named="yes", grand_jury="yes", form="AO 88B")),
+    ("AO 110 but no grand jury", answers(court_named="yes", grand_jury="no", form="AO 110")),
+    ("I-9 notice asking for records", answers(dhs_form="yes", asks="records", form="I-9 notice")),
+]
+
+
+@pytest.mark.parametrize(
+    "given", [row[1] for row in CONTRADICTIONS], ids=[row[0] for row in CONTRADICTIONS]
+)
+def test_contradictions_are_unsure(given: TriageAnswers) -> None:
+    assert triage(given) is W.UNSURE
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

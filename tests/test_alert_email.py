@@ -1,0 +1,201 @@
+"""The alert by email, through a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import select
+
+from kiosk.clock import now_utc
+from kiosk.models import Encounter, OutboxMessage
+from kiosk.notify.outbox import wake_event
+from kiosk.notify.worker import Deliverer, Policy
+from kiosk.webdb import database
+from tests.conftest import (
+    SmtpSink,
+    csrf_token,
+    deliver,
+    enroll_client,
+    free_port,
+    smtp_settings,
+    tap_start,
+)
+from tests.test_desk_flow import walk_all_steps
+
+
+def only_encounter(app: Flask) -> Encounter:
+    with database(app).session_factory() as session:
+        return session.scalars(select(Encounter)).one()
+
+
+def outbox(app: Flask) -> list[OutboxMessage]:
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_alert_arrives_with_school_local_time_and_no_student_data(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Riverside Middle School")
+    tap_start(client)
+    assert deliver(app) == 1
+    [message] = smtp_server.messages
+    assert message["To"] == "jordan.kim@demo-district.example"
+    assert "Riverside Middle School" in message["Subject"]
+    encounter = only_encounter(app)
+    # Riverside is in America/Chicago: the local clock time, with its zone, is in the mail.
+    local = encounter.started_at.astimezone(ZoneInfo("America/Chicago"))
+    body = message.get_payload()
+    assert local.strftime("%H:%M:%S") in body
+    assert local.strftime("%Z") in body
+    assert "in person" in body
+    assert f"http://kiosk.test/office/encounters/{encounter.public_id}" in body
+    assert message["Message-ID"] == f"<{outbox(app)[0].idempotency_key}@district.test>"
+    # The desk now sees that the office was notified.
+    assert client.get("/desk/status.json").get_json()["alert"]["state"] == "notified"
+
+
+def test_followup_after_document_step_carries_categories_only(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    tap_start(client)
+    walk_all_steps(client)  # records "R. Alvarez", "Maria Example", a purpose, an I-205
+    deliver(app)
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert len(smtp_server.messages) == 2, subjects
+    followup = smtp_server.messages[1]
+    assert followup["Subject"].startswith("Update:")
+    body = followup.get_payload()
+    assert "student information or records" in body
+    assert "access to a student" in body
+    assert "Administrative warrant" in body or "administrative warrant" in body.lower()
+    assert "Emergency declared by the agent: not recorded" in body
+    for raw in smtp_server.raw:
+        text = raw.decode()
+        for secret in ("Maria Example", "Maria", "welfare check", "Alvarez", "4471"):
+            assert secret not in text
+    # Saving the document step again sends no second follow-up.
+    token = csrf_token(client, "/desk/document")
+    client.post("/desk/document", data={"csrf_token": token, "shown": "no"})
+    deliver(app)
+    assert len(smtp_server.messages) == 2
+
+
+def test_smtp_down_at_tap_then_up_delivers_exactly_once(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    down_port = free_port()  # nothing listens here: connection refused
+    app = make_app(**smtp_settings(port=down_port))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    started = time.perf_counter()
+    response = tap_start(client)
+    tap_seconds = time.perf_counter() - started
+    assert response.status_code == 302
+    assert tap_seconds < 2.0  # the tap never waits for mail
+    assert deliver(app) == 0
+    [row] = outbox(app)
+    assert row.status == "pending" and row.attempts == 1
+    assert "ConnectionRefusedError" in (row.last_error or "")
+    key = row.idempotency_key
+
+    # The server comes back (same address as configured from now on).
+    app.config.update(smtp_settings(smtp_server))
+    assert deliver(app, now=row.next_attempt_at) == 1
+    assert deliver(app, now=row.next_attempt_at) == 0
+    assert smtp_server.message_ids() == [f"<{key}@district.test>"]
+    [row] = outbox(app)
+    assert row.status == "sent" and row.attempts == 2
+
+
+def test_delivery_that_keeps_failing_is_marked_failed_and_visible(
+    make_app: Any, district: Any
+) -> None:
+    app = make_app(**smtp_settings(port=free_port()), UNDELIVERED_AFTER_SECONDS=0)
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    tap_start(client)
+    policy = {"give_up_after": 60.0, "backoff_cap": 30.0}
+    deliver(app, **policy)
+    [row] = outbox(app)
+    later = row.created_at + timedelta(seconds=61)
+    deliver(app, now=later, **policy)
+    [row] = outbox(app)
+    assert row.status == "failed"
+    assert row.failed_at is not None
+    status = client.get("/desk/status.json").get_json()
+    assert status["alert"]["state"] == "undelivered"
+    assert "call the office" in status["alert"]["text"]
+
+
+def test_smtp_permanent_rejection_fails_without_retry(make_app: Any, district: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Refuse:
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+            return "550 5.1.1 No such mailbox"
+
+    port = free_port()
+    controller = Controller(Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app = make_app(**smtp_settings(port=port))
+        client, _ = enroll_client(app, "Lincoln Elementary School")
+        tap_start(client)
+        assert deliver(app) == 0
+    finally:
+        controller.stop()
+    [row] = outbox(app)
+    assert row.status == "failed"
+    assert "550" in (row.last_error or "")
+
+
+def test_stand_down_is_delivered_to_everyone_alerted(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    tap_start(client)
+    deliver(app)
+    token = csrf_token(client, "/desk/")
+    client.post("/desk/mistake", data={"csrf_token": token})
+    deliver(app)
+    assert [m["Subject"].split(":")[0] for m in smtp_server.messages] == [
+        "Front-office alert",
+        "Stand down",
+    ]
+    assert smtp_server.messages[1]["To"] == smtp_server.messages[0]["To"]
+    assert "started by mistake" in smtp_server.messages[1].get_payload()
+
+
+def test_running_deliverer_sends_right_after_commit(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    """The in-process deliverer is woken by the commit; it does not wait for its poll."""
+    from kiosk.notify.channels import senders_from_settings
+
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    deliverer = Deliverer(
+        database(app).session_factory,
+        senders_from_settings(app.config),
+        policy=Policy(),
+        poll_seconds=30.0,  # far longer than the test waits: only the wake-up can deliver
+    )
+    deliverer.start()
+    try:
+        time.sleep(0.2)
+        wake_event.clear()
+        started = time.perf_counter()
+        tap_start(client)
+        assert smtp_server.received.wait(5.0)
+        assert time.perf_counter() - started < 5.0
+    finally:
+        deliverer.stop()
+    assert deliverer.heartbeat is not None and deliverer.heartbeat <= now_utc()
+    assert len(smtp_server.messages) == 1
