@@ -1,14 +1,15 @@
-"""flask --app app ...: db upgrade, demo, users create, kiosks enroll, outbox run, keys create."""
+"""flask --app app ...: db, demo, keys, schools, contacts, users, kiosks, outbox."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from kiosk import migrate, webdb
@@ -16,7 +17,7 @@ from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
 from kiosk.db import writing
-from kiosk.models import ROLES, RoleGrant, School, User
+from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.worker import Deliverer, policy_from_settings
 from kiosk.protocol.scriptstore import current_script_version
@@ -27,10 +28,12 @@ users_cli = AppGroup("users", help="People who sign in or identify at a kiosk.")
 kiosks_cli = AppGroup("kiosks", help="Kiosk devices.")
 outbox_cli = AppGroup("outbox", help="Delivery of alerts.")
 keys_cli = AppGroup("keys", help="Instance keys.")
+schools_cli = AppGroup("schools", help="The district and its schools.")
+contacts_cli = AppGroup("contacts", help="Who is alerted for a school, at which level.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, kiosks_cli, outbox_cli, keys_cli):
+    for group in (db_cli, users_cli, kiosks_cli, outbox_cli, keys_cli, schools_cli, contacts_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
 
@@ -105,6 +108,76 @@ def users_create(
     click.echo(f"user created: {display_name} ({', '.join(roles)})")
 
 
+def one_line(value: str, label: str) -> str:
+    """Refuse line breaks and control characters in names that reach email headers."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise click.ClickException(f"{label} must be one line without control characters")
+    return value.strip()
+
+
+@schools_cli.command("district")
+@click.option("--name", required=True)
+@click.option("--phone", default="", help="The Superintendent's Office phone number.")
+def schools_district(name: str, phone: str) -> None:
+    """Set the district's name and office phone (shown when an alert is not delivered)."""
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        district = session.scalar(select(District).limit(1)) or District(name="")
+        district.name = one_line(name, "the name")
+        district.office_phone = one_line(phone, "the phone")
+        session.add(district)
+    click.echo(f"district: {name}")
+
+
+@schools_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--timezone", "zone_name", required=True, help="For example America/New_York.")
+@click.option("--phone", default="", help="The school office's phone number.")
+def schools_create(name: str, zone_name: str, phone: str) -> None:
+    """Add a school with its time zone and office phone."""
+    try:
+        ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.ClickException(f"unknown time zone {zone_name!r}") from exc
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        if session.scalar(select(School).where(School.name == name)):
+            raise click.ClickException(f"a school named {name!r} exists already")
+        session.add(
+            School(
+                name=one_line(name, "the name"),
+                timezone=zone_name,
+                office_phone=one_line(phone, "the phone"),
+            )
+        )
+    click.echo(f"school created: {name}")
+
+
+@contacts_cli.command("add")
+@click.option("--school", required=True)
+@click.option("--level", type=click.IntRange(1, 3), default=1, show_default=True)
+@click.option("--name", required=True)
+@click.option("--email", "address", required=True, help="Where the alert is sent.")
+@click.option("--phone", default="", help="Shown at the desk when an alert is not delivered.")
+def contacts_add(school: str, level: int, name: str, address: str, phone: str) -> None:
+    """Alert this person by email for a school at an escalation level."""
+    if "@" not in address:
+        raise click.ClickException("--email must be an email address")
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        school_row = find_school(session, school)
+        user = session.scalar(select(User).where(User.email == address.lower()))
+        session.add(
+            Contact(
+                school_id=school_row.id,
+                level=level,
+                name=one_line(name, "the name"),
+                channel="email",
+                address=one_line(address, "the email").lower(),
+                phone=one_line(phone, "the phone"),
+                user_id=user.id if user else None,
+            )
+        )
+    click.echo(f"contact added: {name}, level {level}, {school}")
+
+
 @kiosks_cli.command("enroll")
 @click.option("--school", required=True, help="The school this kiosk serves.")
 @click.option("--label", default="Front desk")
@@ -149,6 +222,7 @@ def outbox_run() -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Demo mode only: migrate, seed a demo district on an empty database, print kiosk links."""
     from kiosk import demo

@@ -1,0 +1,130 @@
+"""The command line a district administrator uses to set up schools, people and kiosks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.webdb import database
+
+
+def run(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_schools_contacts_users_and_kiosk_enrollment(app: Flask) -> None:
+    assert (
+        run(app, "schools", "district", "--name", "North District", "--phone", "555-0100").exit_code
+        == 0
+    )
+    result = run(
+        app,
+        "schools",
+        "create",
+        "--name",
+        "Oak School",
+        "--timezone",
+        "America/Denver",
+        "--phone",
+        "555-0110",
+    )
+    assert result.exit_code == 0, result.output
+    result = run(
+        app,
+        "contacts",
+        "add",
+        "--school",
+        "Oak School",
+        "--name",
+        "Dana",
+        "--email",
+        "Dana@District.test",
+        "--phone",
+        "555-0120",
+    )
+    assert result.exit_code == 0, result.output
+    result = run(
+        app,
+        "users",
+        "create",
+        "--name",
+        "Pat",
+        "--role",
+        "front_desk",
+        "--school",
+        "Oak School",
+        "--pin",
+        "123456",
+    )
+    assert result.exit_code == 0, result.output
+    result = run(
+        app,
+        "users",
+        "create",
+        "--name",
+        "Dana",
+        "--email",
+        "dana@district.test",
+        "--role",
+        "designee",
+        "--school",
+        "Oak School",
+        "--password",
+        "long-password",
+    )
+    assert result.exit_code == 0, result.output
+    result = run(app, "kiosks", "enroll", "--school", "Oak School")
+    assert result.exit_code == 0, result.output
+    token = re.search(r"/enroll/(\S+)", result.output).group(1)
+    with database(app).session_factory() as session:
+        assert session.scalar(select(District)).office_phone == "555-0100"
+        school = session.scalar(select(School).where(School.name == "Oak School"))
+        assert school.timezone == "America/Denver"
+        contact = session.scalar(select(Contact))
+        assert (contact.address, contact.level) == ("dana@district.test", 1)
+        assert len(session.scalars(select(RoleGrant)).all()) == 2
+        pat = session.scalar(select(User).where(User.display_name == "Pat"))
+        assert pat.pin_hash and "123456" not in pat.pin_hash
+        kiosk = session.scalar(select(Kiosk))
+        assert kiosk.enrollment_token_hash and token not in kiosk.enrollment_token_hash
+    assert app.test_client().get(f"/enroll/{token}").status_code == 200
+
+
+def test_bad_cli_input_is_refused_with_a_message(app: Flask) -> None:
+    result = run(app, "schools", "create", "--name", "X", "--timezone", "Mars/Base")
+    assert result.exit_code != 0 and "unknown time zone" in result.output
+    result = run(app, "schools", "create", "--name", "Evil\r\nBcc: x", "--timezone", "UTC")
+    assert result.exit_code != 0 and "one line" in result.output
+    result = run(
+        app, "contacts", "add", "--school", "Nowhere", "--name", "A", "--email", "a@b.test"
+    )
+    assert result.exit_code != 0 and "no school named" in result.output
+    result = run(app, "users", "create", "--name", "P", "--role", "front_desk", "--pin", "12ab")
+    assert result.exit_code != 0 and "six digits" in result.output
+
+
+def test_demo_seeds_once_and_prints_links(make_app: Any) -> None:
+    app = make_app(DEMO=True)
+    first = run(app, "demo")
+    assert first.exit_code == 0, first.output
+    assert "Demo district created" in first.output
+    assert first.output.count("/enroll/") == 2
+    assert "/demo/mail" in first.output
+    second = run(app, "demo")
+    assert "Demo district created" not in second.output
+    with database(app).session_factory() as session:
+        assert len(session.scalars(select(School)).all()) == 2
+        assert len(session.scalars(select(Kiosk)).all()) == 2  # renewed, not added
+
+
+def test_demo_refuses_outside_demo_mode(make_app: Any) -> None:
+    app = make_app(DEMO=False, SMTP_HOST="127.0.0.1")
+    result = run(app, "demo")
+    assert result.exit_code != 0
+    assert "only in demo mode" in result.output
+    with database(app).session_factory() as session:
+        assert session.scalars(select(School)).all() == []
