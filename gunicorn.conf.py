@@ -25,3 +25,7 @@ def worker_exit(server, worker):
     from kiosk.notify.inprocess import stop
 
     stop()
+
+# Several servers may run on one machine (tests, benchmarks); none needs gunicorn's
+# runtime control socket.
+control_socket_disable = True

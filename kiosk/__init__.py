@@ -40,11 +40,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
+    from kiosk import desk, office
     from kiosk.auth.views import bp as auth_bp
-    from kiosk.desk.views import bp as desk_bp
-    from kiosk.office.views import bp as office_bp
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(desk_bp)
-    app.register_blueprint(office_bp)
+    desk.init_app(app)
+    office.init_app(app)
     return app

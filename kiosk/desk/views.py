@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import (
-    Blueprint,
     current_app,
     flash,
     jsonify,
@@ -25,6 +24,7 @@ from kiosk.auth.devices import check_start_token, start_token
 from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
 from kiosk.desk import forms
+from kiosk.desk.blueprint import bp
 from kiosk.models import Agent, Encounter, Kiosk, NamedPerson, ScriptVersion, User
 from kiosk.notify.localtime import clock_time
 from kiosk.protocol import encounters as ops
@@ -35,8 +35,6 @@ from kiosk.protocol.scripts import STEPS, Block
 from kiosk.protocol.scriptstore import pack_for
 from kiosk.protocol.staff import check_pin, desk_staff
 from kiosk.security import csrf
-
-bp = Blueprint("desk", __name__, url_prefix="/desk")
 
 STEP_LABELS = {
     "start": "Start",
@@ -49,15 +47,6 @@ STEP_LABELS = {
     "close": "Finish",
 }
 INVALID = 422
-
-
-@bp.before_request
-def _require_kiosk() -> Any:
-    if request.endpoint == "desk.cover":
-        return None
-    if current_kiosk() is None:
-        return render_template("desk/not_a_kiosk.html"), 403
-    return None
 
 
 def _kiosk() -> Kiosk:

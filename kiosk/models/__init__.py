@@ -1,13 +1,15 @@
 """Every table, re-exported from one place."""
 
 from kiosk.models.base import Base, SealedText, UTCDateTime, new_public_id
-from kiosk.models.delivery import Acknowledgement, AuditEntry, OutboxMessage
+from kiosk.models.delivery import Acknowledgement, AuditEntry, OutboxMessage, WorkerHeartbeat
 from kiosk.models.encounters import (
     Agent,
+    DeskMessage,
     Document,
     Encounter,
     EncounterEvent,
     NamedPerson,
+    Photo,
     ScriptVersion,
 )
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
@@ -19,6 +21,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Contact",
+    "DeskMessage",
     "District",
     "Document",
     "Encounter",
@@ -26,11 +29,13 @@ __all__ = [
     "Kiosk",
     "NamedPerson",
     "OutboxMessage",
+    "Photo",
     "RoleGrant",
     "School",
     "ScriptVersion",
     "SealedText",
     "UTCDateTime",
     "User",
+    "WorkerHeartbeat",
     "new_public_id",
 ]

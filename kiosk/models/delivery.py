@@ -43,6 +43,15 @@ class OutboxMessage(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class WorkerHeartbeat(Base):
+    """The last time each delivery worker finished a round, for /healthz."""
+
+    __tablename__ = "worker_heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+
+
 class Acknowledgement(Base):
     __tablename__ = "acknowledgements"
 

@@ -73,6 +73,22 @@ class Encounter(Base):
     acknowledged_late: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     followup_sent: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # Escalation, scheduled in the database so that it survives restarts.
+    escalation_level: Mapped[int] = mapped_column(Integer, default=1)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    realerts: Mapped[int] = mapped_column(Integer, default=0)
+
+    # What the district office did.
+    designee_on_scene_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    counsel_contacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_check: Mapped[str | None] = mapped_column(String(20))
+    consent_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    guardian_notice: Mapped[str | None] = mapped_column(String(20))
+    guardian_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    guardian_notice_by: Mapped[str | None] = mapped_column(String(120))
+    guardian_notice_reason: Mapped[str | None] = mapped_column(Text)
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+
     school: Mapped[School] = relationship()
     kiosk: Mapped[Kiosk | None] = relationship()
     agents: Mapped[list[Agent]] = relationship(
@@ -150,6 +166,41 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     encounter: Mapped[Encounter] = relationship(back_populates="documents")
+
+
+class DeskMessage(Base):
+    """A short instruction from the district office to the desk, revealed on a tap."""
+
+    __tablename__ = "desk_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    preset: Mapped[str | None] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(String(300))
+    sender_label: Mapped[str] = mapped_column(String(200), default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Photo(Base):
+    """A photo of a document or business card: re-encoded, stored outside the web root."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="document")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    stored_name: Mapped[str] = mapped_column(String(100), unique=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    uploaded_by_kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
 
 
 class EncounterEvent(Base):

@@ -32,8 +32,15 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     office_phone: Mapped[str] = mapped_column(String(40), default="")
+    # Escalation: level 2 is alerted this many minutes after the tap if nobody has
+    # acknowledged, level 3 after level3_minutes; then a re-alert every realert_minutes.
     level1_minutes: Mapped[int] = mapped_column(Integer, default=3)
     level2_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    realert_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    # School hours in the school's time zone; outside them after-hours contacts take level 1.
+    hours_open: Mapped[str] = mapped_column(String(5), default="07:00")
+    hours_close: Mapped[str] = mapped_column(String(5), default="17:00")
+    school_days: Mapped[str] = mapped_column(String(20), default="0,1,2,3,4")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="school")
@@ -100,7 +107,10 @@ class Contact(Base):
     address: Mapped[str] = mapped_column(String(500))
     phone: Mapped[str] = mapped_column(String(40), default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # An after-hours contact replaces the level-1 contacts outside school hours.
     after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_format: Mapped[str] = mapped_column(String(20), default="generic")
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     school: Mapped[School] = relationship(back_populates="contacts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import abort, current_app, render_template
 from sqlalchemy import select
 
 from kiosk import audit, webdb
@@ -19,11 +19,10 @@ from kiosk.auth.policy import (
 from kiosk.clock import now_utc
 from kiosk.db import write_intent
 from kiosk.models import Encounter, OutboxMessage, School, ScriptVersion
+from kiosk.office.blueprint import bp
 from kiosk.protocol.documents import DOC_LABELS, DocType
 from kiosk.protocol.scriptstore import pack_for
 from kiosk.protocol.state import ACTIVE
-
-bp = Blueprint("office", __name__)
 
 
 @bp.get("/office/")

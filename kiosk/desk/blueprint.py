@@ -1,0 +1,20 @@
+"""The desk blueprint; only an enrolled kiosk reaches any of its pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from kiosk.auth.policy import current_kiosk
+
+bp = Blueprint("desk", __name__, url_prefix="/desk")
+
+
+@bp.before_request
+def _require_kiosk() -> Any:
+    if request.endpoint == "desk.cover":
+        return None
+    if current_kiosk() is None:
+        return render_template("desk/not_a_kiosk.html"), 403
+    return None
