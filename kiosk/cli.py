@@ -19,6 +19,7 @@ from kiosk.config import write_keys_file
 from kiosk.db import writing
 from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
 from kiosk.notify.channels import senders_from_settings
+from kiosk.notify.links import Links
 from kiosk.notify.worker import Deliverer, policy_from_settings
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
@@ -204,6 +205,7 @@ def outbox_run() -> None:
         webdb.database(app).session_factory,
         senders_from_settings(app.config),
         policy=policy_from_settings(app.config),
+        links=Links.from_settings(app.config),
     )
     deliverer.start()
     stop = False

@@ -99,6 +99,20 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "ENROLLMENT_HOURS": _int(environ, "KIOSK_ENROLLMENT_HOURS", 72),
         "DELIVERY_GIVE_UP_SECONDS": _int(environ, "KIOSK_DELIVERY_GIVE_UP_SECONDS", 600),
         "DELIVERY_BACKOFF_CAP_SECONDS": _float(environ, "KIOSK_DELIVERY_BACKOFF_CAP_SECONDS", 30.0),
+        # Webhooks and the SMS gateway: explicit connect and read timeouts.
+        "HTTP_CONNECT_TIMEOUT": _float(environ, "KIOSK_HTTP_CONNECT_TIMEOUT", 5.0),
+        "HTTP_READ_TIMEOUT": _float(environ, "KIOSK_HTTP_READ_TIMEOUT", 10.0),
+        "SMS_BASE_URL": (environ.get("KIOSK_SMS_BASE_URL") or "").rstrip("/"),
+        "SMS_ACCOUNT_SID": environ.get("KIOSK_SMS_ACCOUNT_SID", ""),
+        "SMS_AUTH_TOKEN": environ.get("KIOSK_SMS_AUTH_TOKEN", ""),
+        "SMS_FROM": environ.get("KIOSK_SMS_FROM", ""),
+        # Acknowledgement links in alerts stay valid this long.
+        "ACK_LINK_HOURS": _int(environ, "KIOSK_ACK_LINK_HOURS", 24),
+        # /healthz answers 503 when no deliverer has finished a round for this long, or
+        # when an alert has waited this long.
+        "DELIVERY_STALL_SECONDS": _int(environ, "KIOSK_DELIVERY_STALL_SECONDS", 60),
+        "PHOTO_DIR": environ.get("KIOSK_PHOTO_DIR") or str(Path(instance_path) / "photos"),
+        "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),
     }
     for name in KEY_NAMES:
         settings[name] = environ.get(f"KIOSK_{name}") or file_keys.get(name, "")

@@ -26,6 +26,7 @@ from kiosk.clock import now_utc
 from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
 from kiosk.models import Agent, Encounter, Kiosk, NamedPerson, ScriptVersion, User
+from kiosk.notify.links import Links
 from kiosk.notify.localtime import clock_time
 from kiosk.protocol import encounters as ops
 from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType, TriageAnswers
@@ -182,7 +183,7 @@ def start() -> Any:
         channel,
         (form.nonce.data or "")[:64],
         now_utc(),
-        current_app.config["BASE_URL"],
+        Links.from_settings(current_app.config),
     )
     db.commit()
     return redirect(url_for("desk.home"))
@@ -216,7 +217,7 @@ def mistake(encounter: Encounter) -> Any:
             _actor(encounter),
             now_utc(),
             current_app.config["MISTAKE_WINDOW_SECONDS"],
-            current_app.config["BASE_URL"],
+            Links.from_settings(current_app.config),
         )
     except ops.OperationError as exc:
         flash(str(exc), "error")
@@ -407,7 +408,12 @@ def document(encounter: Encounter) -> Any:
             {key: triage_form[key].data for key in answers.to_dict()}
         )
         ops.save_triage(
-            db, encounter, _actor(encounter), now_utc(), values, current_app.config["BASE_URL"]
+            db,
+            encounter,
+            _actor(encounter),
+            now_utc(),
+            values,
+            Links.from_settings(current_app.config),
         )
         db.commit()
         return redirect(url_for("desk.document") + "#impression")
@@ -474,7 +480,14 @@ def exigency(encounter: Encounter) -> Any:
             exigency_reason=form.exigency_reason.data,
             exigency_directives=form.exigency_directives.data,
         )
-        ops.save_exigency(db, encounter, _actor(encounter), now_utc(), values)
+        ops.save_exigency(
+            db,
+            encounter,
+            _actor(encounter),
+            now_utc(),
+            values,
+            Links.from_settings(current_app.config),
+        )
         db.commit()
         _warn_status_words(values.exigency_reason, values.exigency_directives)
         return _next("exigency")

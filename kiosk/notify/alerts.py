@@ -1,4 +1,4 @@
-"""Enqueue the alert, its follow-up and a stand-down for the contacts of a school."""
+"""Enqueue alerts, escalations, reminders, the follow-up and stand-downs for contacts."""
 
 from __future__ import annotations
 
@@ -9,32 +9,40 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Contact, Encounter, OutboxMessage, School
-from kiosk.notify import messages
-from kiosk.notify.localtime import long_time
+from kiosk.notify import formats, messages
+from kiosk.notify.links import Links
+from kiosk.notify.localtime import is_school_hours, long_time
 from kiosk.notify.outbox import enqueue, idempotency_key
 
-
-def encounter_link(base_url: str, encounter: Encounter) -> str:
-    return f"{base_url}/office/encounters/{encounter.public_id}"
+ALERT_KINDS = ("alert", "escalation", "realert", "exigency")
 
 
-def alert_facts(encounter: Encounter, school: School, base_url: str) -> messages.AlertFacts:
+def alert_facts(
+    encounter: Encounter, school: School, links: Links, contact: Contact | None = None
+) -> messages.AlertFacts:
     return messages.AlertFacts(
         school=school.name,
         local_time=long_time(encounter.started_at, school.timezone),
         channel=encounter.channel,
-        link=encounter_link(base_url, encounter),
+        link=links.encounter(encounter.public_id),
         reference=encounter.public_id,
         school_phone=school.office_phone,
+        ack_link=links.acknowledge(encounter.public_id, contact.id) if contact else "",
     )
 
 
-def contacts_for(session: Session, school_id: int, level: int) -> list[Contact]:
+def contacts_for(session: Session, school: School, level: int, now: datetime) -> list[Contact]:
+    """Return who is alerted at a level; outside school hours after-hours contacts take level 1."""
+    active = select(Contact).where(Contact.school_id == school.id, Contact.active)
+    if level == 1 and not is_school_hours(school, now):
+        after_hours = list(session.scalars(active.where(Contact.after_hours).order_by(Contact.id)))
+        if after_hours:
+            return after_hours
     return list(
         session.scalars(
-            select(Contact)
-            .where(Contact.school_id == school_id, Contact.level == level, Contact.active)
-            .order_by(Contact.id)
+            active.where(Contact.level == level, Contact.after_hours.is_(False)).order_by(
+                Contact.id
+            )
         )
     )
 
@@ -45,12 +53,20 @@ def _enqueue_for(
     contacts: Iterable[Contact],
     kind: str,
     level: int,
-    rendered: messages.Rendered,
+    links: Links,
     now: datetime,
+    render: messages.Renderer,
+    sequence: int = 0,
 ) -> list[OutboxMessage]:
+    """Render per contact (each gets its own acknowledgement link) and enqueue."""
     rows = []
+    school = encounter.school
     for contact in contacts:
-        key = idempotency_key(encounter.public_id, contact.id, contact.channel, kind, level, 0)
+        facts = alert_facts(encounter, school, links, contact if kind in ALERT_KINDS else None)
+        subject, body, payload = formats.for_channel(contact, kind, level, render(facts), facts)
+        key = idempotency_key(
+            encounter.public_id, contact.id, contact.channel, kind, level, sequence
+        )
         rows.append(
             enqueue(
                 session,
@@ -60,11 +76,11 @@ def _enqueue_for(
                 channel=contact.channel,
                 kind=kind,
                 level=level,
-                sequence=0,
+                sequence=sequence,
                 recipient=contact.address,
-                subject=rendered.subject,
-                body=rendered.body,
-                payload={"kind": kind, "school": encounter.school.name, "level": level},
+                subject=subject,
+                body=body,
+                payload=payload,
                 now=now,
             )
         )
@@ -72,19 +88,65 @@ def _enqueue_for(
 
 
 def enqueue_alert(
-    session: Session, encounter: Encounter, base_url: str, now: datetime, level: int = 1
+    session: Session, encounter: Encounter, links: Links, now: datetime, level: int = 1
 ) -> list[OutboxMessage]:
     """Alert every active contact of the encounter's school at one level."""
-    facts = alert_facts(encounter, encounter.school, base_url)
-    contacts = contacts_for(session, encounter.school_id, level)
-    return _enqueue_for(session, encounter, contacts, "alert", level, messages.alert(facts), now)
+    contacts = contacts_for(session, encounter.school, level, now)
+    kind = "alert" if level == 1 else "escalation"
+    return _enqueue_for(
+        session,
+        encounter,
+        contacts,
+        kind,
+        level,
+        links,
+        now,
+        lambda facts: messages.alert(facts, level=level, exigency=bool(encounter.exigency)),
+    )
+
+
+def enqueue_exigency(
+    session: Session, encounter: Encounter, links: Links, now: datetime
+) -> list[OutboxMessage]:
+    """A declared emergency goes to levels 1 and 2 at once."""
+    contacts = {c.id: c for c in alerted_contacts(session, encounter)}
+    for level in (1, 2):
+        for contact in contacts_for(session, encounter.school, level, now):
+            contacts.setdefault(contact.id, contact)
+    return _enqueue_for(
+        session,
+        encounter,
+        contacts.values(),
+        "exigency",
+        0,
+        links,
+        now,
+        lambda facts: messages.alert(facts, exigency=True),
+    )
+
+
+def enqueue_reminder(
+    session: Session, encounter: Encounter, links: Links, now: datetime, number: int
+) -> list[OutboxMessage]:
+    """Alert everyone alerted so far again: nobody has acknowledged after the last level."""
+    return _enqueue_for(
+        session,
+        encounter,
+        alerted_contacts(session, encounter),
+        "realert",
+        encounter.escalation_level,
+        links,
+        now,
+        lambda facts: messages.alert(facts, reminder=number),
+        sequence=number,
+    )
 
 
 def alerted_contacts(session: Session, encounter: Encounter) -> list[Contact]:
     """Return every contact that an alert for this encounter was addressed to."""
     ids = session.scalars(
         select(OutboxMessage.contact_id)
-        .where(OutboxMessage.encounter_id == encounter.id, OutboxMessage.kind == "alert")
+        .where(OutboxMessage.encounter_id == encounter.id, OutboxMessage.kind.in_(ALERT_KINDS))
         .distinct()
     ).all()
     if not ids:
@@ -95,24 +157,35 @@ def alerted_contacts(session: Session, encounter: Encounter) -> list[Contact]:
 def enqueue_followup(
     session: Session,
     encounter: Encounter,
-    base_url: str,
+    links: Links,
     now: datetime,
     request_kinds: list[str],
     document: str,
     exigency: str,
 ) -> list[OutboxMessage]:
     """Send the one follow-up (categories only) to everyone already alerted."""
-    facts = alert_facts(encounter, encounter.school, base_url)
-    rendered = messages.followup(facts, request_kinds, document, exigency)
-    contacts = alerted_contacts(session, encounter)
-    return _enqueue_for(session, encounter, contacts, "followup", 0, rendered, now)
+    return _enqueue_for(
+        session,
+        encounter,
+        alerted_contacts(session, encounter),
+        "followup",
+        0,
+        links,
+        now,
+        lambda facts: messages.followup(facts, request_kinds, document, exigency),
+    )
 
 
 def enqueue_stand_down(
-    session: Session, encounter: Encounter, base_url: str, now: datetime
+    session: Session, encounter: Encounter, links: Links, now: datetime
 ) -> list[OutboxMessage]:
-    facts = alert_facts(encounter, encounter.school, base_url)
-    contacts = alerted_contacts(session, encounter)
     return _enqueue_for(
-        session, encounter, contacts, "standdown", 0, messages.stand_down(facts), now
+        session,
+        encounter,
+        alerted_contacts(session, encounter),
+        "standdown",
+        0,
+        links,
+        now,
+        messages.stand_down,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from kiosk.notify.channels import senders_from_settings
+from kiosk.notify.links import Links
 from kiosk.notify.worker import Deliverer, policy_from_settings
 from kiosk.webdb import database
 
@@ -19,6 +20,7 @@ def start(app: Flask) -> Deliverer | None:
         database(app).session_factory,
         senders_from_settings(app.config),
         policy=policy_from_settings(app.config),
+        links=Links.from_settings(app.config),
     )
     _deliverer.start()
     return _deliverer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CHANNEL_LABELS = {
@@ -30,6 +31,7 @@ class AlertFacts:
     link: str
     reference: str
     school_phone: str = ""
+    ack_link: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,24 +40,44 @@ class Rendered:
     body: str
 
 
+Renderer = Callable[[AlertFacts], Rendered]
+
+
 def _footer(facts: AlertFacts) -> list[str]:
-    lines = ["", "Open the record (sign-in required):", facts.link, ""]
+    lines = []
+    if facts.ack_link:
+        lines += ["", "Acknowledge (opens a page where you confirm):", facts.ack_link]
+    lines += ["", "Open the record (sign-in required):", facts.link, ""]
     if facts.school_phone:
         lines.append(f"School office phone: {facts.school_phone}")
     lines.append(f"Reference: {facts.reference}")
     return lines
 
 
-def alert(facts: AlertFacts) -> Rendered:
+def alert(facts: AlertFacts, level: int = 1, reminder: int = 0, exigency: bool = False) -> Rendered:
+    """The alert itself; escalations and reminders say that nobody has acknowledged yet."""
     channel = CHANNEL_LABELS.get(facts.channel, facts.channel)
-    subject = f"Front-office alert: {facts.school}, {facts.local_time}"
+    prefix = "Front-office alert"
+    if reminder:
+        prefix = f"Reminder {reminder}: front-office alert not acknowledged"
+    elif level > 1:
+        prefix = f"Escalated (level {level}): front-office alert"
+    if exigency:
+        prefix = f"Emergency declared: {prefix[0].lower()}{prefix[1:]}"
     body = [
         f"A request about a student or staff member was made at {facts.school}, {channel}.",
         f"The front desk started the protocol at {facts.local_time}.",
+    ]
+    if exigency:
+        body.append("The agent has declared an emergency.")
+    if level > 1 or reminder:
+        body.append("Nobody has acknowledged this alert yet.")
+    body += [
         "",
         "The front desk is waiting for the Superintendent's Office.",
-        "Please open the record and contact the desk.",
+        "Please acknowledge, then contact the desk.",
     ]
+    subject = f"{prefix}: {facts.school}, {facts.local_time}"
     return Rendered(subject, "\n".join(body + _footer(facts)))
 
 

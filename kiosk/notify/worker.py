@@ -19,6 +19,8 @@ from kiosk.clock import now_utc
 from kiosk.db import writing
 from kiosk.models import Encounter, OutboxMessage
 from kiosk.notify.channels import DeliveryError, Outgoing, Sender
+from kiosk.notify.escalation import escalate_due
+from kiosk.notify.links import Links
 from kiosk.notify.outbox import wake_event
 
 log = logging.getLogger(__name__)
@@ -189,10 +191,12 @@ class Deliverer(threading.Thread):
         senders: Mapping[str, Sender],
         policy: Policy | None = None,
         poll_seconds: float = 1.0,
+        links: Links | None = None,
     ) -> None:
         super().__init__(name="kiosk-deliverer", daemon=True)
         self.session_factory = session_factory
         self.senders = senders
+        self.links = links
         self.policy = policy or Policy()
         self.poll_seconds = poll_seconds
         self.owner = default_owner()
@@ -203,6 +207,9 @@ class Deliverer(threading.Thread):
         while not self.stopping.is_set():
             wake_event.clear()
             try:
+                if self.links is not None:
+                    # Escalations enqueue rows, which this same round then delivers.
+                    escalate_due(self.session_factory, self.links, now_utc())
                 sent = deliver_due(
                     self.session_factory, self.senders, owner=self.owner, policy=self.policy
                 )

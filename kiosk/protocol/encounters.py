@@ -24,6 +24,7 @@ from kiosk.models import (
     OutboxMessage,
 )
 from kiosk.notify import alerts
+from kiosk.notify.links import Links
 from kiosk.protocol import scripts as script_rules
 from kiosk.protocol.documents import DOC_LABELS, DocType, TriageAnswers, triage
 from kiosk.protocol.events import Actor, record_event
@@ -62,7 +63,7 @@ def current_encounter(session: Session, kiosk: Kiosk) -> Encounter | None:
 
 
 def start_encounter(
-    session: Session, kiosk: Kiosk, channel: str, nonce: str, now: datetime, base_url: str
+    session: Session, kiosk: Kiosk, channel: str, nonce: str, now: datetime, links: Links
 ) -> StartResult:
     """Create the encounter and its level-1 alert rows; a repeated tap returns the same one."""
     if channel not in CHANNELS:
@@ -87,10 +88,11 @@ def start_encounter(
         script_version_id=version.id,
     )
     encounter.school = kiosk.school
+    encounter.next_escalation_at = now + timedelta(minutes=kiosk.school.level1_minutes)
     session.add(encounter)
     session.flush()
     record_event(session, encounter, "started", kiosk_actor(kiosk), now, {"channel": channel})
-    rows = alerts.enqueue_alert(session, encounter, base_url, now, level=1)
+    rows = alerts.enqueue_alert(session, encounter, links, now, level=1)
     record_event(
         session,
         encounter,
@@ -281,7 +283,7 @@ def save_triage(
     actor: Actor,
     now: datetime,
     answers: TriageAnswers,
-    base_url: str,
+    links: Links,
 ) -> DocType | None:
     """Store the desk's answers and the first impression they lead to; send the one follow-up."""
     _require_desk_open(encounter)
@@ -303,17 +305,17 @@ def save_triage(
     if changed:
         record_event(session, encounter, "document_triaged", actor, now, changed)
     if impression is not None and not encounter.followup_sent:
-        send_followup(session, encounter, now, base_url)
+        send_followup(session, encounter, now, links)
     return impression
 
 
-def send_followup(session: Session, encounter: Encounter, now: datetime, base_url: str) -> None:
+def send_followup(session: Session, encounter: Encounter, now: datetime, links: Links) -> None:
     """Tell everyone alerted the categories recorded so far; once per encounter."""
     impression = encounter.doc_first_impression
     document = DOC_LABELS.get(DocType(impression), impression) if impression else "not recorded"
     exigency = {True: "yes", False: "no", None: "not recorded"}[encounter.exigency]
     kinds = [k for k in encounter.request_kinds.split(",") if k]
-    rows = alerts.enqueue_followup(session, encounter, base_url, now, kinds, document, exigency)
+    rows = alerts.enqueue_followup(session, encounter, links, now, kinds, document, exigency)
     encounter.followup_sent = True
     record_event(
         session,
@@ -359,12 +361,35 @@ class ExigencyInput:
 
 
 def save_exigency(
-    session: Session, encounter: Encounter, actor: Actor, now: datetime, values: ExigencyInput
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    values: ExigencyInput,
+    links: Links,
 ) -> dict[str, Any]:
+    """Record a declared emergency word for word; it alerts levels 1 and 2 at once."""
     _require_desk_open(encounter)
+    was_declared = bool(encounter.exigency)
     changed = _changes(encounter, asdict(values))
     if changed:
         record_event(session, encounter, "exigency_recorded", actor, now, changed)
+    if encounter.exigency and not was_declared:
+        rows = alerts.enqueue_exigency(session, encounter, links, now)
+        if encounter.escalation_level < 2:
+            encounter.escalation_level = 2
+            if encounter.first_acknowledged_at is None:
+                encounter.next_escalation_at = encounter.started_at + timedelta(
+                    minutes=encounter.school.level2_minutes
+                )
+        record_event(
+            session,
+            encounter,
+            "exigency_alerted",
+            Actor.system(),
+            now,
+            {"levels": [1, 2], "messages": [row.idempotency_key for row in rows]},
+        )
     return changed
 
 
@@ -413,7 +438,7 @@ def stand_down(
     actor: Actor,
     now: datetime,
     window_seconds: int,
-    base_url: str,
+    links: Links,
 ) -> None:
     """Record that the tap was a mistake and tell everyone alerted; nothing is deleted."""
     if not can_stand_down(encounter, now, window_seconds):
@@ -424,7 +449,7 @@ def stand_down(
     encounter.status = move(encounter.status, Status.STOOD_DOWN)
     encounter.stood_down_at = now
     encounter.desk_closed_at = now
-    rows = alerts.enqueue_stand_down(session, encounter, base_url, now)
+    rows = alerts.enqueue_stand_down(session, encounter, links, now)
     record_event(
         session,
         encounter,
