@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import time
@@ -156,12 +157,47 @@ def schools_create(name: str, zone_name: str, phone: str) -> None:
 @click.option("--school", required=True)
 @click.option("--level", type=click.IntRange(1, 3), default=1, show_default=True)
 @click.option("--name", required=True)
-@click.option("--email", "address", required=True, help="Where the alert is sent.")
+@click.option(
+    "--channel", type=click.Choice(["email", "webhook", "sms"]), default="email", show_default=True
+)
+@click.option(
+    "--address",
+    "--email",
+    "address",
+    required=True,
+    help="Email address, webhook URL, or phone number for SMS.",
+)
 @click.option("--phone", default="", help="Shown at the desk when an alert is not delivered.")
-def contacts_add(school: str, level: int, name: str, address: str, phone: str) -> None:
-    """Alert this person by email for a school at an escalation level."""
-    if "@" not in address:
-        raise click.ClickException("--email must be an email address")
+@click.option("--after-hours", is_flag=True, help="Takes level 1 outside school hours.")
+@click.option(
+    "--webhook-format",
+    type=click.Choice(["generic", "slack", "teams"]),
+    default="generic",
+    show_default=True,
+)
+@click.option("--webhook-secret", default=None, help="Shared secret for the signature header.")
+def contacts_add(
+    school: str,
+    level: int,
+    name: str,
+    channel: str,
+    address: str,
+    phone: str,
+    after_hours: bool,
+    webhook_format: str,
+    webhook_secret: str | None,
+) -> None:
+    """Alert this contact for a school at an escalation level, by email, webhook or SMS."""
+    address = one_line(address, "the address")
+    if channel == "email" and "@" not in address:
+        raise click.ClickException("an email contact needs an email address")
+    if channel == "webhook":
+        if not address.startswith(("https://", "http://")):
+            raise click.ClickException("a webhook contact needs an http(s) URL")
+        if not webhook_secret:
+            raise click.ClickException("a webhook contact needs --webhook-secret")
+    if channel == "sms" and not address.lstrip("+").isdigit():
+        raise click.ClickException("an SMS contact needs a phone number such as +15550100")
     with writing(), webdb.database().session_factory() as session, session.begin():
         school_row = find_school(session, school)
         user = session.scalar(select(User).where(User.email == address.lower()))
@@ -170,13 +206,96 @@ def contacts_add(school: str, level: int, name: str, address: str, phone: str) -
                 school_id=school_row.id,
                 level=level,
                 name=one_line(name, "the name"),
-                channel="email",
-                address=one_line(address, "the email").lower(),
+                channel=channel,
+                address=address.lower() if channel == "email" else address,
                 phone=one_line(phone, "the phone"),
                 user_id=user.id if user else None,
+                after_hours=after_hours,
+                webhook_format=webhook_format,
+                webhook_secret=webhook_secret,
             )
         )
-    click.echo(f"contact added: {name}, level {level}, {school}")
+    click.echo(f"contact added: {name}, level {level}, {channel}, {school}")
+
+
+@schools_cli.command("routing")
+@click.option("--school", required=True)
+@click.option(
+    "--level2-after",
+    "level1_minutes",
+    type=click.IntRange(1, 240),
+    default=None,
+    help="Minutes after the tap before level 2 is alerted (default 3).",
+)
+@click.option(
+    "--level3-after",
+    "level2_minutes",
+    type=click.IntRange(1, 480),
+    default=None,
+    help="Minutes after the tap before level 3 is alerted (default 10).",
+)
+@click.option(
+    "--realert-every",
+    "realert_minutes",
+    type=click.IntRange(1, 120),
+    default=None,
+    help="Minutes between reminders after the last level (default 5).",
+)
+@click.option("--hours", default=None, help="School hours in local time, e.g. 07:00-17:00.")
+@click.option("--days", default=None, help="School days, Monday=0, e.g. 0,1,2,3,4.")
+def schools_routing(
+    school: str,
+    level1_minutes: int | None,
+    level2_minutes: int | None,
+    realert_minutes: int | None,
+    hours: str | None,
+    days: str | None,
+) -> None:
+    """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        row = find_school(session, school)
+        if level1_minutes is not None:
+            row.level1_minutes = level1_minutes
+        if level2_minutes is not None:
+            row.level2_minutes = level2_minutes
+        if row.level2_minutes <= row.level1_minutes:
+            raise click.ClickException("level 3 must come after level 2")
+        if realert_minutes is not None:
+            row.realert_minutes = realert_minutes
+        if hours is not None:
+            match = re.fullmatch(
+                r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])", hours
+            )
+            if not match or hours[:5] >= hours[6:]:
+                raise click.ClickException("--hours must look like 07:00-17:00")
+            row.hours_open, row.hours_close = hours[:5], hours[6:]
+        if days is not None:
+            values = sorted({int(d) for d in days.split(",") if d.strip().isdigit()})
+            if not values or any(d > 6 for d in values):
+                raise click.ClickException("--days must list days 0 (Monday) to 6 (Sunday)")
+            row.school_days = ",".join(str(d) for d in values)
+        click.echo(
+            f"{row.name}: level 2 after {row.level1_minutes} min, level 3 after "
+            f"{row.level2_minutes} min, reminders every {row.realert_minutes} min; hours "
+            f"{row.hours_open}-{row.hours_close} on days {row.school_days}"
+        )
+
+
+@schools_cli.command("hotline")
+@click.option("--phone", default=None)
+@click.option("--on/--off", "enabled", default=True)
+def schools_hotline(phone: str | None, enabled: bool) -> None:
+    """Turn the district's rapid-response hotline on or off (shown at the desk on escalation)."""
+    with writing(), webdb.database().session_factory() as session, session.begin():
+        district = session.scalar(select(District).limit(1))
+        if district is None:
+            raise click.ClickException("set the district first: flask --app app schools district")
+        if phone is not None:
+            district.hotline_phone = one_line(phone, "the phone")
+        if enabled and not district.hotline_phone:
+            raise click.ClickException("give --phone to turn the hotline on")
+        district.hotline_enabled = enabled
+    click.echo(f"hotline: {'on' if enabled else 'off'}")
 
 
 @kiosks_cli.command("enroll")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from kiosk.notify.localtime import local
 
@@ -24,4 +24,7 @@ def _local(moment: datetime | None, zone_name: str) -> str:
 def _forms() -> dict[str, Any]:
     from kiosk.auth.forms import EmptyForm
 
-    return {"logout_form": EmptyForm(formdata=None)}
+    return {
+        "logout_form": EmptyForm(formdata=None),
+        "has_endpoint": lambda name: name in current_app.view_functions,
+    }

@@ -16,7 +16,7 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
@@ -25,10 +25,11 @@ from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
 from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
-from kiosk.models import Agent, Encounter, Kiosk, NamedPerson, ScriptVersion, User
+from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, ScriptVersion, User
 from kiosk.notify.links import Links
 from kiosk.notify.localtime import clock_time
 from kiosk.protocol import encounters as ops
+from kiosk.protocol import office as office_ops
 from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType, TriageAnswers
 from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
@@ -109,6 +110,7 @@ def _page(
         steps=[(s, STEP_LABELS[s], STEP_ENDPOINTS[s]) for s in STEPS],
         encounter=encounter,
         block=_block(encounter, step),
+        live=_live(encounter, step),
         alert=_alert(encounter),
         desk_user=_desk_user(encounter),
         can_stand_down=ops.can_stand_down(
@@ -189,12 +191,80 @@ def start() -> Any:
     return redirect(url_for("desk.home"))
 
 
+def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
+    """Everything on a desk page that changes without the desk doing anything."""
+    db = webdb.session()
+    now = now_utc()
+    zone = encounter.school.timezone
+    ack = office_ops.first_acknowledgement(db, encounter)
+    unread = db.scalar(
+        select(func.count())
+        .select_from(DeskMessage)
+        .where(DeskMessage.encounter_id == encounter.id, DeskMessage.revealed_at.is_(None))
+    )
+    escalation = ops.escalation_state(db, encounter, now)
+    live: dict[str, Any] = {
+        "alert": _alert(encounter),
+        "ack": None
+        if ack is None
+        else {
+            "text": f"Acknowledged by {office_ops.acknowledger_name(db, ack)} "
+            f"at {clock_time(ack.at, zone)}"
+        },
+        "messages": {"unread": int(unread or 0)},
+        "escalation": {
+            "missed": escalation.missed,
+            "level": escalation.level,
+            "seconds_to_next": escalation.seconds_to_next,
+            "numbers": [{"label": label, "number": number} for label, number in escalation.numbers],
+        },
+        "document": _document_label(encounter),
+    }
+    if step in STEPS:
+        block = _block(encounter, step)
+        live["script"] = {
+            "situation": block.situation,
+            "say": block.say,
+            "do": list(block.do),
+            "never": list(block.never),
+        }
+    return live
+
+
+def _document_label(encounter: Encounter) -> dict[str, Any] | None:
+    if encounter.doc_confirmed_type:
+        return {
+            "text": "Confirmed by the district office: "
+            + DOC_LABELS[DocType(encounter.doc_confirmed_type)],
+            "confirmed": True,
+        }
+    if encounter.doc_first_impression:
+        return {
+            "text": "First impression: " + DOC_LABELS[DocType(encounter.doc_first_impression)],
+            "confirmed": False,
+        }
+    return None
+
+
 @bp.get("/status.json")
 def status() -> Any:
     encounter = _open_encounter()
     if encounter is None:
         return jsonify(open=False)
-    return jsonify(open=True, alert=_alert(encounter))
+    return jsonify(open=True, **_live(encounter, request.args.get("step")))
+
+
+@bp.route("/messages", methods=["GET", "POST"])
+@with_encounter
+def messages(encounter: Encounter) -> Any:
+    """Messages from the district office, revealed on a tap (the agent may read the screen)."""
+    form = forms.EmptyForm()
+    db = webdb.session()
+    if form.validate_on_submit():
+        shown = office_ops.reveal_desk_messages(db, encounter, _actor(encounter), now_utc())
+        db.commit()
+        return _page("start", encounter, template="messages", desk_messages=shown, form=form)
+    return redirect(url_for("desk.home"))
 
 
 @bp.get("/cover")

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from kiosk.clock import now_utc
 
 SALT = "kiosk.ack"
 
@@ -25,8 +27,15 @@ class AckClaim:
     contact_id: int
 
 
+class _ClockSigner(TimestampSigner):
+    """Sign and check ages with the app's one clock (which tests can shift)."""
+
+    def get_timestamp(self) -> int:
+        return int(now_utc().timestamp())
+
+
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret_key, salt=SALT)
+    return URLSafeTimedSerializer(secret_key, salt=SALT, signer=_ClockSigner)
 
 
 def ack_token(secret_key: str, encounter_public_id: str, contact_id: int) -> str:

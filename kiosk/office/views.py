@@ -1,13 +1,26 @@
-"""Office pages: the list of open encounters, one encounter's record, the demo mail log."""
+"""Office pages: open encounters, one encounter's record and actions, acknowledgement links."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 
-from flask import abort, current_app, render_template
-from sqlalchemy import select
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
 
 from kiosk import audit, webdb
+from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import (
     OFFICE_ROLES,
     can_view_encounter,
@@ -18,66 +31,529 @@ from kiosk.auth.policy import (
 )
 from kiosk.clock import now_utc
 from kiosk.db import write_intent
-from kiosk.models import Encounter, OutboxMessage, School, ScriptVersion
+from kiosk.desk.forms import OUTCOMES, RELATIONS, REQUEST_KINDS
+from kiosk.models import (
+    Acknowledgement,
+    Contact,
+    DeskMessage,
+    Encounter,
+    EncounterEvent,
+    OutboxMessage,
+    ScriptVersion,
+    User,
+)
+from kiosk.notify.links import AckLinkError, Links, read_ack_token
+from kiosk.notify.localtime import clock_time, local, zone
+from kiosk.office import forms
 from kiosk.office.blueprint import bp
+from kiosk.protocol import encounters as desk_ops
+from kiosk.protocol import office as ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
+from kiosk.protocol.events import Actor
 from kiosk.protocol.scriptstore import pack_for
 from kiosk.protocol.state import ACTIVE
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None
+    return user
+
+
+def _school_ids(user: User) -> set[int] | None:
+    """The schools whose encounters the user sees; None means every school."""
+    ids = {g.school_id for g in grants(user) if g.role in OFFICE_ROLES}
+    return None if None in ids else {i for i in ids if i is not None}
+
+
+def _visible(user: User) -> Any:
+    query = select(Encounter)
+    schools = _school_ids(user)
+    if schools is not None:
+        query = query.where(Encounter.school_id.in_(schools or {-1}))
+    return query
+
+
+def _find(public_id: str) -> Encounter:
+    """Return the encounter if this user may see it; otherwise 404 (existence is not told)."""
+    record = webdb.session().scalar(select(Encounter).where(Encounter.public_id == public_id))
+    if record is None or not can_view_encounter(_user(), record):
+        abort(404)
+    return record
+
+
+def _actor(user: User) -> Actor:
+    return Actor(kind="user", label=user.display_name, user_id=user.id)
+
+
+def _links() -> Links:
+    return Links.from_settings(current_app.config)
+
+
+def _audit(action: str, subject: str) -> None:
+    audit.record(
+        webdb.session(),
+        current_app.config["AUDIT_KEY"],
+        now_utc(),
+        actor=f"user:{_user().public_id}",
+        action=action,
+        subject=subject,
+    )
+
+
+def _ack_label(encounter: Encounter) -> dict[str, Any] | None:
+    ack = ops.first_acknowledgement(webdb.session(), encounter)
+    if ack is None:
+        return None
+    return {
+        "by": ops.acknowledger_name(webdb.session(), ack),
+        "at": clock_time(ack.at, encounter.school.timezone),
+        "channel": ack.channel,
+    }
+
+
+def summary(encounter: Encounter, now: datetime) -> dict[str, Any]:
+    """What the live list shows: categories and states, never names or free text."""
+    school = encounter.school
+    impression = encounter.doc_first_impression
+    confirmed = encounter.doc_confirmed_type
+    return {
+        "id": encounter.public_id,
+        "url": url_for("office.encounter", public_id=encounter.public_id),
+        "school": school.name,
+        "started": local(encounter.started_at, school.timezone).strftime("%H:%M:%S"),
+        "minutes": int((now - encounter.started_at).total_seconds() // 60),
+        "channel": encounter.channel.replace("_", " "),
+        "status": encounter.status.replace("_", " "),
+        "acknowledged": _ack_label(encounter),
+        "level": encounter.escalation_level,
+        "exigency": bool(encounter.exigency),
+        "document": DOC_LABELS[DocType(confirmed or impression)]
+        if (confirmed or impression)
+        else "",
+        "document_confirmed": confirmed is not None,
+        "request": ", ".join(
+            dict(REQUEST_KINDS).get(k, k) for k in encounter.request_kinds.split(",") if k
+        ),
+        "agents": len(encounter.agents),
+        "desk_closed": encounter.desk_closed_at is not None,
+    }
 
 
 @bp.get("/office/")
 @login_required(*OFFICE_ROLES)
 def home() -> str:
-    user = current_user()
-    assert user is not None
+    return render_template("office/home.html", **_open_list())
+
+
+def _open_list() -> dict[str, Any]:
     db = webdb.session()
-    school_ids = {g.school_id for g in grants(user) if g.role in OFFICE_ROLES}
-    query = select(Encounter).where(Encounter.status.in_(list(ACTIVE)))
-    if None not in school_ids:
-        query = query.where(Encounter.school_id.in_(school_ids))
-    encounters = db.scalars(query.order_by(Encounter.started_at.desc()).limit(200)).all()
-    return render_template("office/home.html", encounters=encounters, now=now_utc())
+    rows = db.scalars(
+        _visible(_user())
+        .where(Encounter.status.in_(list(ACTIVE)))
+        .order_by(Encounter.started_at.desc())
+        .limit(200)
+    ).all()
+    cursor = db.scalar(select(func.max(EncounterEvent.id))) or 0
+    now = now_utc()
+    return {"encounters": [summary(e, now) for e in rows], "cursor": cursor}
+
+
+@bp.get("/office/encounters.json")
+@login_required(*OFFICE_ROLES)
+def open_list() -> Response:
+    """Live list: the client sends the last cursor; unchanged means nothing to redraw."""
+    data = _open_list()
+    since = request.args.get("since", type=int)
+    minute = now_utc().replace(second=0, microsecond=0).isoformat()
+    if since is not None and since == data["cursor"] and request.args.get("minute") == minute:
+        return jsonify(cursor=data["cursor"], minute=minute, changed=False)
+    return jsonify(changed=True, minute=minute, **data)
+
+
+def _script_preview(encounter: Encounter) -> list[tuple[str, str]]:
+    version = webdb.session().get(ScriptVersion, encounter.script_version_id)
+    if version is None:
+        return []
+    pack = pack_for(version)
+    facts = desk_ops.facts_for(encounter)
+    steps = ("start", "request", "document", "exigency", "outcome")
+    return [(step, pack.block(step, facts).say) for step in steps]
+
+
+def _record_context(encounter: Encounter) -> dict[str, Any]:
+    db = webdb.session()
+    version = db.get(ScriptVersion, encounter.script_version_id)
+    photo_context: dict[str, Any] = {}
+    try:
+        from kiosk.office.photos import office_photo_context
+    except ImportError:  # photos are optional in a partial deployment
+        office_photo_context = None  # type: ignore[assignment]
+    if office_photo_context is not None:
+        photo_context = office_photo_context(db, encounter)
+    return {
+        "encounter": encounter,
+        "school": encounter.school,
+        "document": desk_ops.first_document(db, encounter),
+        "doc_labels": {t.value: label for t, label in DOC_LABELS.items()},
+        "request_labels": dict(REQUEST_KINDS),
+        "relations": dict(RELATIONS),
+        "outcomes": dict(OUTCOMES),
+        "pack": pack_for(version) if version else None,
+        "script_preview": _script_preview(encounter),
+        "desk_messages": db.scalars(
+            select(DeskMessage)
+            .where(DeskMessage.encounter_id == encounter.id)
+            .order_by(DeskMessage.sent_at)
+        ).all(),
+        **photo_context,
+    }
+
+
+def _page_context(encounter: Encounter) -> dict[str, Any]:
+    db = webdb.session()
+    messages = db.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.encounter_id == encounter.id)
+        .order_by(OutboxMessage.id)
+    ).all()
+    acks = db.scalars(
+        select(Acknowledgement)
+        .where(Acknowledgement.encounter_id == encounter.id)
+        .order_by(Acknowledgement.at)
+    ).all()
+    contacts = {
+        c.id: c for c in db.scalars(select(Contact).where(Contact.school_id == encounter.school_id))
+    }
+    return {
+        **_record_context(encounter),
+        "messages": messages,
+        "acks": [(a, ops.acknowledger_name(db, a)) for a in acks],
+        "contacts": contacts,
+        "events": [(e, describe(e)) for e in encounter.events],
+        "summary": summary(encounter, now_utc()),
+        "empty_form": EmptyForm(formdata=None),
+        "message_form": forms.DeskMessageForm(formdata=None),
+        "document_form": forms.ConfirmDocumentForm(
+            formdata=None, doc_type=encounter.doc_confirmed_type or ""
+        ),
+        "consent_form": forms.ConsentCheckForm(formdata=None, result=encounter.consent_check),
+        "guardian_form": forms.GuardianNoticeForm(formdata=None),
+        "resolve_form": forms.ResolveForm(formdata=None, outcome=encounter.outcome),
+        "active": encounter.status in ACTIVE,
+    }
+
+
+EVENT_LABELS = {
+    "started": "Protocol started at the desk",
+    "alert_enqueued": "Alert queued for level 1",
+    "escalated": "Escalated",
+    "realerted": "Reminder sent",
+    "exigency_alerted": "Emergency alert sent to levels 1 and 2",
+    "acknowledged": "Acknowledged",
+    "agent_added": "Agent added",
+    "agent_updated": "Agent updated",
+    "request_recorded": "Request recorded",
+    "person_named": "A person was named",
+    "person_withdrawn": "A name was withdrawn by the desk",
+    "document_triaged": "Desk's first impression of the document",
+    "document_details": "Document details recorded",
+    "document_confirmed": "Document type confirmed",
+    "followup_enqueued": "Follow-up queued",
+    "exigency_recorded": "Emergency question recorded",
+    "outcome_recorded": "Outcome recorded",
+    "desk_closed": "The desk closed its part",
+    "stood_down": "Stood down: started by mistake",
+    "staff_identified": "Staff member identified",
+    "staff_pin_locked": "A staff PIN was locked",
+    "desk_message_sent": "Message sent to the desk",
+    "desk_message_shown": "The desk opened the message",
+    "photo_added": "Photo added",
+    "designee_on_scene": "Designee on scene",
+    "counsel_contacted": "Counsel contacted",
+    "consent_checked": "Claimed consent checked",
+    "guardian_notice": "Parent or guardian notification recorded",
+    "resolved": "Resolved",
+}
+
+
+def describe(event: EncounterEvent) -> str:
+    """One line for the timeline, from the event's categories (names never enter events)."""
+    data = json.loads(event.data or "{}")
+    label = EVENT_LABELS.get(event.kind, event.kind.replace("_", " "))
+    if event.kind == "escalated":
+        return f"{label} to level {data.get('level')}"
+    if event.kind == "acknowledged":
+        return f"{label} ({data.get('channel')})"
+    if event.kind == "document_triaged" and data.get("first_impression"):
+        return f"{label}: {DOC_LABELS.get(DocType(data['first_impression']), '')}"
+    if event.kind == "document_confirmed":
+        return f"{label}: {DOC_LABELS.get(DocType(data['confirmed_type']), '')}"
+    if event.kind == "realerted":
+        return f"{label} ({data.get('reminder')})"
+    if event.kind in ("consent_checked",):
+        return f"{label}: {str(data.get('result', '')).replace('_', ' ')}"
+    return label
 
 
 @bp.get("/office/encounters/<public_id>")
-def encounter(public_id: str) -> str:
+def encounter(public_id: str) -> Any:
     # Viewing names is audited, so this read writes: take SQLite's write lock up front.
     write_intent.set(True)
     return _encounter_page(public_id)
 
 
 @login_required(*OFFICE_ROLES)
-def _encounter_page(public_id: str) -> str:
-    user = current_user()
-    assert user is not None
-    db = webdb.session()
-    record = db.scalar(select(Encounter).where(Encounter.public_id == public_id))
-    if record is None or not can_view_encounter(user, record):
-        abort(404)
-    audit.record(
-        db,
-        current_app.config["AUDIT_KEY"],
-        now_utc(),
-        actor=f"user:{user.public_id}",
-        action="encounter.view",
-        subject=f"encounter:{record.public_id}",
+def _encounter_page(public_id: str) -> Any:
+    record = _find(public_id)
+    _audit("encounter.view", f"encounter:{record.public_id}")
+    webdb.session().commit()
+    return render_template("office/encounter.html", **_page_context(record))
+
+
+@bp.get("/office/encounters/<public_id>/record")
+def record_fragment(public_id: str) -> Any:
+    """The recorded details, re-fetched by the page when new events arrive (audited)."""
+    write_intent.set(True)
+    return _record_fragment(public_id)
+
+
+@login_required(*OFFICE_ROLES)
+def _record_fragment(public_id: str) -> Any:
+    record = _find(public_id)
+    _audit("encounter.refresh", f"encounter:{record.public_id}")
+    webdb.session().commit()
+    return render_template("office/_record.html", **_record_context(record))
+
+
+@bp.get("/office/encounters/<public_id>/events.json")
+@login_required(*OFFICE_ROLES)
+def events_json(public_id: str) -> Response:
+    """New timeline lines since a sequence number, and the current summary (no names)."""
+    record = _find(public_id)
+    since = request.args.get("since", default=0, type=int)
+    zone = record.school.timezone
+    new = [e for e in record.events if e.seq > since]
+    return jsonify(
+        seq=record.event_count,
+        summary=summary(record, now_utc()),
+        events=[
+            {
+                "seq": e.seq,
+                "at": clock_time(e.at, zone),
+                "text": describe(e),
+                "actor": e.actor_label,
+            }
+            for e in new
+        ],
     )
+
+
+def _act(public_id: str, form: Any, action: Any, done: str) -> Response:
+    """Validate, run one operation, commit once, and come back to the record."""
+    record = _find(public_id)
+    if form.validate_on_submit():
+        try:
+            action(record)
+        except desk_ops.OperationError as exc:
+            flash(str(exc), "error")
+        else:
+            webdb.session().commit()
+            flash(done, "info")
+    else:
+        for field, errors in form.errors.items():
+            flash(f"{getattr(form, field).label.text}: {' '.join(errors)}", "error")
+    return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+
+
+def _contact_for(user: User, encounter: Encounter) -> Contact | None:
+    return webdb.session().scalar(
+        select(Contact).where(Contact.user_id == user.id, Contact.school_id == encounter.school_id)
+    )
+
+
+@bp.post("/office/encounters/<public_id>/acknowledge")
+@login_required(*OFFICE_ROLES)
+def acknowledge(public_id: str) -> Response:
+    user = _user()
+
+    def run(record: Encounter) -> None:
+        contact = _contact_for(user, record)
+        ops.acknowledge(
+            webdb.session(),
+            record,
+            _actor(user),
+            now_utc(),
+            "dashboard",
+            contact_id=contact.id if contact else None,
+            user_id=user.id,
+        )
+
+    return _act(public_id, EmptyForm(), run, "Acknowledged. The desk sees it now.")
+
+
+@bp.post("/office/encounters/<public_id>/message")
+@login_required(*OFFICE_ROLES)
+def message_desk(public_id: str) -> Response:
+    form = forms.DeskMessageForm()
+    user = _user()
+    return _act(
+        public_id,
+        form,
+        lambda record: ops.send_desk_message(
+            webdb.session(), record, _actor(user), now_utc(), form.preset.data, form.text.data
+        ),
+        "Message sent to the desk.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/document")
+@login_required(*OFFICE_ROLES)
+def confirm_document(public_id: str) -> Response:
+    form = forms.ConfirmDocumentForm()
+    user = _user()
+    return _act(
+        public_id,
+        form,
+        lambda record: ops.confirm_document(
+            webdb.session(), record, _actor(user), now_utc(), form.doc_type.data or ""
+        ),
+        "Document type confirmed. The desk's script follows it.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/mark/<what>")
+@login_required(*OFFICE_ROLES)
+def mark(public_id: str, what: str) -> Response:
+    if what not in ("on_scene", "counsel"):
+        abort(404)
+    user = _user()
+    return _act(
+        public_id,
+        EmptyForm(),
+        lambda record: ops.mark_time(webdb.session(), record, _actor(user), now_utc(), what),
+        "Recorded.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/consent")
+@login_required(*OFFICE_ROLES)
+def consent_check(public_id: str) -> Response:
+    form = forms.ConsentCheckForm()
+    user = _user()
+    return _act(
+        public_id,
+        form,
+        lambda record: ops.record_consent_check(
+            webdb.session(), record, _actor(user), now_utc(), form.result.data or ""
+        ),
+        "Consent check recorded.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/guardian")
+@login_required(*OFFICE_ROLES)
+def guardian_notice(public_id: str) -> Response:
+    form = forms.GuardianNoticeForm()
+    user = _user()
+
+    def run(record: Encounter) -> None:
+        when = form.notified_at.data
+        at = None
+        if when is not None:
+            at = when.replace(tzinfo=zone(record.school.timezone))
+        ops.record_guardian_notice(
+            webdb.session(),
+            record,
+            _actor(user),
+            now_utc(),
+            form.notice.data or "",
+            at,
+            form.by.data,
+            form.reason.data,
+        )
+
+    return _act(public_id, form, run, "Parent or guardian notification recorded.")
+
+
+@bp.post("/office/encounters/<public_id>/resolve")
+@login_required(*OFFICE_ROLES)
+def resolve(public_id: str) -> Response:
+    form = forms.ResolveForm()
+    user = _user()
+    return _act(
+        public_id,
+        form,
+        lambda record: ops.resolve(
+            webdb.session(),
+            record,
+            _actor(user),
+            now_utc(),
+            form.outcome.data or None,
+            form.notes.data,
+        ),
+        "Resolved. The kiosk has returned to its start screen.",
+    )
+
+
+@bp.route("/ack/<token>", methods=["GET", "POST"])
+def acknowledge_link(token: str) -> Any:
+    """From an alert: GET only shows a confirmation (mail scanners change nothing); POST acks."""
+    db = webdb.session()
+    max_age = current_app.config["ACK_LINK_HOURS"] * 3600
+    try:
+        claim = read_ack_token(current_app.config["SECRET_KEY"], token, max_age)
+    except AckLinkError as exc:
+        return render_template("office/ack.html", problem=exc.reason), 400
+    record = db.scalar(select(Encounter).where(Encounter.public_id == claim.encounter_public_id))
+    contact = db.get(Contact, claim.contact_id)
+    alerted = record is not None and db.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.encounter_id == record.id, OutboxMessage.contact_id == claim.contact_id
+        )
+    )
+    if record is None or contact is None or not alerted:
+        return render_template("office/ack.html", problem="invalid"), 400
+    school = record.school
+    context = {
+        "school": school,
+        "started": local(record.started_at, school.timezone).strftime("%H:%M:%S %Z"),
+        "contact": contact,
+        "record_url": url_for("office.encounter", public_id=record.public_id),
+    }
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return render_template("office/ack.html", form=form, **context)
+    user = current_user()
+    actor = Actor(
+        kind="contact", label=contact.name, contact_id=contact.id, user_id=user.id if user else None
+    )
+    try:
+        result = ops.acknowledge(
+            db,
+            record,
+            actor,
+            now_utc(),
+            contact.channel,
+            contact_id=contact.id,
+            user_id=user.id if user else None,
+        )
+    except desk_ops.OperationError as exc:
+        return render_template(
+            "office/ack.html", problem="stood_down", message=str(exc), **context
+        ), 409
     db.commit()
-    messages = db.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.encounter_id == record.id)
-        .order_by(OutboxMessage.id)
-    ).all()
-    version = db.get(ScriptVersion, record.script_version_id) if record.script_version_id else None
+    if not result.first and result.acknowledgement is None:
+        return render_template(
+            "office/ack.html",
+            problem="reused",
+            already=clock_time(result.already_at, school.timezone) if result.already_at else "",
+            **context,
+        ), 409
     return render_template(
-        "office/encounter.html",
-        encounter=record,
-        school=db.get(School, record.school_id),
-        messages=messages,
-        events=[(event, json.loads(event.data)) for event in record.events],
-        doc_labels={t.value: label for t, label in DOC_LABELS.items()},
-        doc_type=DocType,
-        pack=pack_for(version) if version else None,
+        "office/ack.html", done=clock_time(now_utc(), school.timezone), **context
     )
 
 

@@ -514,3 +514,37 @@ def office_phones(session: Session, encounter: Encounter) -> list[str]:
     if district is not None and district.office_phone:
         phones.append(district.office_phone)
     return list(dict.fromkeys(phones))
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    """What the desk shows once the first window passed with no acknowledgement."""
+
+    missed: bool
+    level: int
+    seconds_to_next: int | None
+    numbers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def escalation_state(session: Session, encounter: Encounter, now: datetime) -> EscalationState:
+    """From the first missed window: a countdown to the next alert and the numbers to call."""
+    window_end = encounter.started_at + timedelta(minutes=encounter.school.level1_minutes)
+    missed = (
+        encounter.first_acknowledged_at is None
+        and is_active(encounter.status)
+        and (now >= window_end or encounter.escalation_level > 1)
+    )
+    if not missed:
+        return EscalationState(False, encounter.escalation_level, None)
+    seconds = None
+    if encounter.next_escalation_at is not None:
+        seconds = max(0, int((encounter.next_escalation_at - now).total_seconds()))
+    numbers = []
+    if encounter.school.office_phone:
+        numbers.append(("School office", encounter.school.office_phone))
+    district = session.scalar(select(District).limit(1))
+    if district is not None and district.office_phone:
+        numbers.append(("District office", district.office_phone))
+    if district is not None and district.hotline_enabled and district.hotline_phone:
+        numbers.append(("Rapid-response hotline", district.hotline_phone))
+    return EscalationState(True, encounter.escalation_level, seconds, numbers)
