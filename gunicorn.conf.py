@@ -26,6 +26,7 @@ def worker_exit(server, worker):
 
     stop()
 
+
 # Several servers may run on one machine (tests, benchmarks); none needs gunicorn's
 # runtime control socket.
 control_socket_disable = True

@@ -80,8 +80,16 @@ def login_required(*roles: str) -> Callable[[F], F]:
 OFFICE_ROLES = ("designee", "reviewer", "counsel", "admin")
 
 
+# Photos of documents are served to these roles only (not to administrators).
+PHOTO_ROLES = ("designee", "counsel", "reviewer")
+
+
 def can_view_encounter(user: User, encounter: Encounter) -> bool:
     return has_role(user, OFFICE_ROLES, encounter.school_id)
+
+
+def can_view_photos(user: User | None, encounter: Encounter) -> bool:
+    return user is not None and has_role(user, PHOTO_ROLES, encounter.school_id)
 
 
 def demo_only() -> None:

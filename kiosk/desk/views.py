@@ -502,8 +502,15 @@ def _json(raw: str) -> dict[str, Any]:
 
 
 def _document_page(
-    encounter: Encounter, triage_form: Any, details_form: forms.DocumentDetailsForm, status: int
+    encounter: Encounter,
+    triage_form: Any,
+    details_form: forms.DocumentDetailsForm,
+    status: int,
+    photo_form: Any = None,
 ) -> Any:
+    # kiosk.desk.photos imports this module for its routes, so its context is imported here.
+    from kiosk.desk.photos import photo_context
+
     impression = encounter.doc_confirmed_type or encounter.doc_first_impression
     return _page(
         "document",
@@ -512,6 +519,7 @@ def _document_page(
         triage_form=triage_form,
         details_form=details_form,
         impression=DocType(impression) if impression else None,
+        **photo_context(encounter, photo_form),
     )
 
 

@@ -46,6 +46,7 @@ from kiosk.notify.links import AckLinkError, Links, read_ack_token
 from kiosk.notify.localtime import clock_time, local, zone
 from kiosk.office import forms
 from kiosk.office.blueprint import bp
+from kiosk.office.photos import office_photo_context
 from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol import office as ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
@@ -184,13 +185,7 @@ def _script_preview(encounter: Encounter) -> list[tuple[str, str]]:
 def _record_context(encounter: Encounter) -> dict[str, Any]:
     db = webdb.session()
     version = db.get(ScriptVersion, encounter.script_version_id)
-    photo_context: dict[str, Any] = {}
-    try:
-        from kiosk.office.photos import office_photo_context
-    except ImportError:  # photos are optional in a partial deployment
-        office_photo_context = None  # type: ignore[assignment]
-    if office_photo_context is not None:
-        photo_context = office_photo_context(db, encounter)
+    photo_context = office_photo_context(db, encounter)
     return {
         "encounter": encounter,
         "school": encounter.school,

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "d52a2c7f9761"
 down_revision: str | Sequence[str] | None = "6b2a9dbe105a"
 branch_labels: str | Sequence[str] | None = None
