@@ -50,15 +50,24 @@ def run_offline() -> None:
 def run_online() -> None:
     engine = make_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild tables; SQLite would refuse to drop a table that others
+            # reference while foreign keys are enforced. Switched off outside any transaction.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             compare_type=True,
             render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    raise RuntimeError(f"foreign keys broken by the migration: {problems[:5]}")
     engine.dispose()
 
 

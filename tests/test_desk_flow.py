@@ -369,3 +369,29 @@ def test_every_event_records_time_actor_and_script_version(
         assert event.actor_kind in {"kiosk", "system"}
         assert event.script_version_id == version.id
         json.loads(event.data)
+
+
+def test_saved_choices_show_again_and_survive_a_second_save(
+    app: Flask, kiosk_client: FlaskClient
+) -> None:
+    tap_start(kiosk_client)
+    token = csrf_token(kiosk_client, "/desk/request")
+    kiosk_client.post(
+        "/desk/request", data={"csrf_token": token, "request_kinds": ["student_access", "staff"]}
+    )
+    token = csrf_token(kiosk_client, "/desk/exigency")
+    kiosk_client.post("/desk/exigency", data={"csrf_token": token, "exigency": "yes"})
+    request_page = kiosk_client.get("/desk/request").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="student_access"', request_page)
+    assert re.search(r'<input checked[^>]*value="staff"', request_page)
+    exigency_page = kiosk_client.get("/desk/exigency").get_data(as_text=True)
+    assert re.search(r'<input checked[^>]*value="yes"', exigency_page)
+    # Saving again what the page shows changes nothing.
+    form = {
+        "csrf_token": csrf_token(kiosk_client, "/desk/request"),
+        "request_kinds": ["student_access", "staff"],
+    }
+    kiosk_client.post("/desk/request", data=form)
+    [encounter] = encounters(app)
+    assert encounter.request_kinds == "student_access,staff"
+    assert encounter.exigency is True

@@ -45,3 +45,38 @@ def test_postgresql_upgrade_from_empty_has_no_drift() -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_upgrade_keeps_rows_written_under_the_first_revision(tmp_path: Any) -> None:
+    """Later revisions rebuild SQLite tables; rows and their references survive."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "6b2a9dbe105a")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO schools (public_id, name, timezone, office_phone, level1_minutes,"
+                " level2_minutes, created_at) VALUES ('p1', 'Old School', 'UTC', '', 3, 10,"
+                " '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO kiosks (public_id, school_id, label, created_at)"
+                " VALUES ('k1', 1, 'Front desk', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    migrate.upgrade(url)
+    migrate.check(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            school = connection.execute(
+                text("SELECT name, hours_open, realert_minutes FROM schools")
+            ).one()
+            kiosk_school = connection.execute(text("SELECT school_id FROM kiosks")).scalar_one()
+    finally:
+        engine.dispose()
+    assert tuple(school) == ("Old School", "07:00", 5)
+    assert kiosk_school == 1

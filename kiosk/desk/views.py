@@ -383,10 +383,7 @@ def agent(position: int) -> Any:
 @bp.route("/request", methods=["GET", "POST"])
 @with_encounter
 def request_step(encounter: Encounter) -> Any:
-    form = forms.RequestForm(
-        obj=encounter,
-        request_kinds=[k for k in encounter.request_kinds.split(",") if k],
-    )
+    form = _request_form(encounter)
     person_form = forms.PersonForm(formdata=None)
     if form.validate_on_submit():
         db = webdb.session()
@@ -405,6 +402,22 @@ def request_step(encounter: Encounter) -> Any:
         return _next("request")
     status = INVALID if form.errors else 200
     return _request_page(encounter, form, person_form, status)
+
+
+def _request_form(encounter: Encounter, **kwargs: Any) -> forms.RequestForm:
+    """Fill the request step from what is stored (kinds are kept as one comma-joined column)."""
+    return forms.RequestForm(
+        data={
+            "place": encounter.place,
+            "agents_present": encounter.agents_present,
+            "request_kinds": [k for k in encounter.request_kinds.split(",") if k],
+            "request_other": encounter.request_other,
+            "purpose": encounter.purpose,
+            "consent_claimed": encounter.consent_claimed,
+            "consent_claim": encounter.consent_claim,
+        },
+        **kwargs,
+    )
 
 
 def _request_page(
@@ -443,11 +456,7 @@ def add_person(encounter: Encounter) -> Any:
         return redirect(url_for("desk.request_step") + "#people")
     if not person_form.errors and not person_form.person_name.data:
         person_form.person_name.errors = ["Type the name to add, or leave this empty."]
-    form = forms.RequestForm(
-        formdata=None,
-        obj=encounter,
-        request_kinds=[k for k in encounter.request_kinds.split(",") if k],
-    )
+    form = _request_form(encounter, formdata=None)
     return _request_page(encounter, form, person_form, INVALID)
 
 
@@ -550,7 +559,14 @@ def document_details(encounter: Encounter) -> Any:
 @with_encounter
 def exigency(encounter: Encounter) -> Any:
     choice = {True: "yes", False: "no", None: None}[encounter.exigency]
-    form = forms.ExigencyForm(obj=encounter, exigency=choice)
+    # Built from plain data: a form given obj= would read the stored True/False instead.
+    form = forms.ExigencyForm(
+        data={
+            "exigency": choice,
+            "exigency_reason": encounter.exigency_reason,
+            "exigency_directives": encounter.exigency_directives,
+        }
+    )
     if form.validate_on_submit():
         db = webdb.session()
         values = ops.ExigencyInput(
