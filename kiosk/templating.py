@@ -27,4 +27,12 @@ def _forms() -> dict[str, Any]:
     return {
         "logout_form": EmptyForm(formdata=None),
         "has_endpoint": lambda name: name in current_app.view_functions,
+        "can_see_outbox": _can_see_outbox,
     }
+
+
+def _can_see_outbox() -> bool:
+    from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants
+
+    user = current_user()
+    return user is not None and any(g.role in OUTBOX_ROLES for g in grants(user))

@@ -80,6 +80,9 @@ def login_required(*roles: str) -> Callable[[F], F]:
 OFFICE_ROLES = ("designee", "reviewer", "counsel", "admin")
 
 
+# The delivery outbox (recipients, errors, "retry now") is for these roles.
+OUTBOX_ROLES = ("admin", "designee")
+
 # Photos of documents are served to these roles only (not to administrators).
 PHOTO_ROLES = ("designee", "counsel", "reviewer")
 

@@ -8,25 +8,31 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.clock import now_utc
-from kiosk.db import writing
-from kiosk.models import Encounter, OutboxMessage
+from kiosk.db import after_commit, writing
+from kiosk.models import Contact, Encounter, OutboxMessage, WorkerHeartbeat
+from kiosk.notify.alerts import ALERT_KINDS
 from kiosk.notify.channels import DeliveryError, Outgoing, Sender
-from kiosk.notify.escalation import escalate_due
+from kiosk.notify.escalation import LAST_LEVEL, escalate_due
 from kiosk.notify.links import Links
-from kiosk.notify.outbox import wake_event
+from kiosk.notify.outbox import wake, wake_event
+from kiosk.protocol.state import Status
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
 BATCH = 20
+# Heartbeats of workers gone this long are deleted, so the table stays small.
+HEARTBEAT_KEEP = timedelta(days=1)
+# Rows the outbox page may send again at once.
+RETRYABLE = ("failed", "pending", "dead")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ def claim(
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
+        secrets = _webhook_secrets(session, rows)
         claimed = []
         for row in rows:
             row.status = "sending"
@@ -91,9 +98,22 @@ def claim(
                     body=row.body,
                     payload=row.payload,
                     attempts=row.attempts,
+                    contact_id=row.contact_id,
+                    secret=secrets.get(row.contact_id or 0, ""),
                 )
             )
         return claimed
+
+
+def _webhook_secrets(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
+    """Read signing secrets at claim time: the outbox row never stores one."""
+    ids = {row.contact_id for row in rows if row.channel == "webhook" and row.contact_id}
+    if not ids:
+        return {}
+    found = session.execute(
+        select(Contact.id, Contact.webhook_secret).where(Contact.id.in_(ids))
+    ).all()
+    return {contact_id: secret or "" for contact_id, secret in found}
 
 
 def mark_sent(
@@ -135,12 +155,66 @@ def mark_failed(
         if not error.retry or too_old:
             row.status = "failed"
             row.failed_at = at
+            if row.kind in ALERT_KINDS and row.encounter_id is not None:
+                _escalate_now(session, row.encounter_id, at)
         else:
             row.status = "pending"
             row.next_attempt_at = at + timedelta(
                 seconds=policy.delay(row.attempts, error.retry_after)
             )
         return row.status
+
+
+def _escalate_now(session: Session, encounter_id: int, now: datetime) -> None:
+    """An alert nobody will receive: the next escalation round escalates at once.
+
+    Only while a higher level remains: past the last level, reminders keep their own
+    schedule, so a contact that always fails cannot set off a reminder every round.
+    """
+    pulled = session.execute(
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.status == Status.OPEN,
+            Encounter.first_acknowledged_at.is_(None),
+            Encounter.escalation_level < LAST_LEVEL,
+            or_(Encounter.next_escalation_at.is_(None), Encounter.next_escalation_at > now),
+        )
+        .values(next_escalation_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if pulled.rowcount:  # type: ignore[attr-defined]
+        # Wake the deliverer, whose next round runs escalate_due() first.
+        after_commit(session, wake)
+
+
+def record_heartbeat(session_factory: sessionmaker[Session], owner: str, at: datetime) -> None:
+    """Upsert this worker's heartbeat (read by /healthz) and forget long-gone workers."""
+    with writing(), session_factory() as session, session.begin():
+        beat = session.get(WorkerHeartbeat, owner)
+        if beat is None:
+            session.add(WorkerHeartbeat(owner=owner, beat_at=at))
+        else:
+            beat.beat_at = at
+        session.execute(
+            delete(WorkerHeartbeat)
+            .where(WorkerHeartbeat.beat_at < at - HEARTBEAT_KEEP)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def retry_now(session: Session, message: OutboxMessage, now: datetime) -> bool:
+    """Make a failed or waiting row due at once (the outbox page's "Retry now")."""
+    if message.status not in RETRYABLE:
+        return False
+    message.status = "pending"
+    message.next_attempt_at = now
+    message.lease_until = None
+    message.lease_owner = None
+    message.failed_at = None
+    session.flush()
+    after_commit(session, wake)
+    return True
 
 
 def deliver_due(
@@ -213,7 +287,9 @@ class Deliverer(threading.Thread):
                 sent = deliver_due(
                     self.session_factory, self.senders, owner=self.owner, policy=self.policy
                 )
-                self.heartbeat = now_utc()
+                beat = now_utc()
+                record_heartbeat(self.session_factory, self.owner, beat)
+                self.heartbeat = beat
             except Exception:
                 log.exception("delivery round failed; trying again shortly")
                 sent = 0

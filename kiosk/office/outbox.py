@@ -1,0 +1,111 @@
+"""The outbox page: every message to a person, its delivery state, and "Retry now"."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from kiosk import audit, webdb
+from kiosk.auth.forms import EmptyForm
+from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants, login_required
+from kiosk.clock import now_utc
+from kiosk.models import Encounter, OutboxMessage, School, User
+from kiosk.models.delivery import OUTBOX_STATUSES
+from kiosk.notify.worker import RETRYABLE, retry_now
+from kiosk.office.blueprint import bp
+
+PAGE_ROWS = 200
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None
+    return user
+
+
+def _school_ids(user: User) -> set[int] | None:
+    """Schools whose messages the user sees; None means the whole district."""
+    ids = {g.school_id for g in grants(user) if g.role in OUTBOX_ROLES}
+    return None if None in ids else {i for i in ids if i is not None}
+
+
+def _scoped(query: Any, user: User) -> Any:
+    schools = _school_ids(user)
+    if schools is not None:
+        # Messages of no encounter (none exist yet) are for district-wide staff only.
+        query = query.where(Encounter.school_id.in_(schools or {-1}))
+    return query
+
+
+def _rows_query() -> Any:
+    return (
+        select(OutboxMessage, Encounter, School)
+        .outerjoin(Encounter, OutboxMessage.encounter_id == Encounter.id)
+        .outerjoin(School, Encounter.school_id == School.id)
+    )
+
+
+def shown_recipient(message: OutboxMessage) -> str:
+    """Webhook URLs often embed a token: show only their scheme and host."""
+    if message.channel != "webhook":
+        return message.recipient
+    parts = urlsplit(message.recipient)
+    return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "(invalid address)"
+
+
+@bp.get("/office/outbox")
+@login_required(*OUTBOX_ROLES)
+def outbox() -> str:
+    status = request.args.get("status", "")
+    if status not in OUTBOX_STATUSES:
+        status = ""
+    query = _scoped(_rows_query(), _user())
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    rows = webdb.session().execute(query.order_by(OutboxMessage.id.desc()).limit(PAGE_ROWS)).all()
+    return render_template(
+        "office/outbox.html",
+        rows=[
+            {"message": m, "encounter": e, "school": s, "recipient": shown_recipient(m)}
+            for m, e, s in rows
+        ],
+        status=status,
+        statuses=OUTBOX_STATUSES,
+        retryable=RETRYABLE,
+        form=EmptyForm(),
+        limit=PAGE_ROWS,
+    )
+
+
+@bp.post("/office/outbox/<int:message_id>/retry")
+@login_required(*OUTBOX_ROLES)
+def outbox_retry(message_id: int) -> Response:
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = _user()
+    db = webdb.session()
+    found = db.execute(_scoped(_rows_query(), user).where(OutboxMessage.id == message_id)).first()
+    if found is None:
+        abort(404)
+    message = found[0]
+    now = now_utc()
+    if retry_now(db, message, now):
+        audit.record(
+            db,
+            current_app.config["AUDIT_KEY"],
+            now,
+            actor=f"user:{user.public_id}",
+            action="outbox.retry",
+            subject=f"outbox:{message.id}",
+        )
+        db.commit()
+        flash("The message will be sent again now.", "info")
+    else:
+        flash("That message is being sent or was already sent.", "info")
+    status = request.args.get("status", "")
+    return redirect(url_for("office.outbox", status=status if status in OUTBOX_STATUSES else None))
