@@ -198,13 +198,15 @@ def tap_start(client: FlaskClient, channel: str = "in_person") -> Any:
     return client.post("/desk/start", data={**start_fields(page), "channel": channel})
 
 
-def deliver(app: Flask, now: Any = None, **policy: Any) -> int:
-    """Run one delivery round the way the worker does."""
+def deliver(app: Flask, now: Any = None, parallel: int = 1, **policy: Any) -> int:
+    """Run one delivery round the way the worker does (one message at a time by default, so
+    that servers scripted to answer in order see the rows in order)."""
     return deliver_due(
         database(app).session_factory,
         senders_from_settings(app.config),
         now,
         policy=Policy(**policy) if policy else None,
+        parallel=parallel,
     )
 
 

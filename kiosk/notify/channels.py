@@ -47,10 +47,20 @@ class Outgoing:
 class DeliveryError(Exception):
     """The message was not accepted; retry says whether trying again may help."""
 
-    def __init__(self, message: str, *, retry: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry: bool,
+        retry_after: float | None = None,
+        server_down: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after = retry_after
+        # The server itself did not answer (not this one message): the rest of the round
+        # for the same server waits instead of each try waiting out its own timeout.
+        self.server_down = server_down
 
 
 class Sender(Protocol):
@@ -118,8 +128,11 @@ class SmtpSender:
                 raise DeliveryError(
                     f"timeout: no answer from the SMTP server within {self.timeout:g} s",
                     retry=True,
+                    server_down=True,
                 ) from exc
-            raise DeliveryError(f"{type(exc).__name__}: {_short(exc)}", retry=True) from exc
+            raise DeliveryError(
+                f"{type(exc).__name__}: {_short(exc)}", retry=True, server_down=True
+            ) from exc
 
 
 class MailLogSender:

@@ -9,6 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
 BATCH = 20
+# Messages sent at the same time by one deliverer (each on its own connection).
+PARALLEL = 8
 # Heartbeats of workers gone this long are deleted, so the table stays small.
 HEARTBEAT_KEEP = timedelta(days=1)
 # Rows the outbox page may send again at once.
@@ -226,34 +229,57 @@ def deliver_due(
     policy: Policy | None = None,
     limit: int = BATCH,
     clock: Callable[[], datetime] = now_utc,
+    parallel: int = PARALLEL,
 ) -> int:
-    """Deliver one batch of due rows; return how many were accepted by their channel."""
+    """Deliver one batch of due rows, several at a time; return how many were accepted.
+
+    When a server does not answer at all (refused, timed out), the rest of the batch for
+    that channel is rescheduled untried, so a dead mail server costs one timeout per round
+    rather than one per message.
+    """
     policy = policy or Policy()
     owner = owner or default_owner()
     moment = now or clock()
-    delivered = 0
-    for message in claim(session_factory, moment, owner, policy, limit):
-        at = now or clock()
+    claimed = claim(session_factory, moment, owner, policy, limit)
+    if not claimed:
+        return 0
+    down: dict[str, DeliveryError] = {}
+    lock = threading.Lock()
+
+    def deliver_one(message: Outgoing) -> bool:
         sender = senders.get(message.channel)
         if sender is None:
             error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
-            mark_failed(session_factory, message, owner, error, at, policy)
-            continue
+            mark_failed(session_factory, message, owner, error, now or clock(), policy)
+            return False
+        with lock:
+            outage = down.get(message.channel)
+        if outage is not None:
+            error = DeliveryError(f"not tried this round: {outage}", retry=True)
+            mark_failed(session_factory, message, owner, error, now or clock(), policy)
+            return False
         try:
             sender.send(message)
         except DeliveryError as exc:
             # Row ids only: recipients and content stay out of operational logs.
             log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
+            if exc.server_down:
+                with lock:
+                    down.setdefault(message.channel, exc)
             mark_failed(session_factory, message, owner, exc, now or clock(), policy)
-            continue
+            return False
         except Exception as exc:  # a sender bug must not kill the deliverer
             log.exception("outbox %s: sender crashed", message.id)
             error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
             mark_failed(session_factory, message, owner, error, now or clock(), policy)
-            continue
+            return False
         mark_sent(session_factory, message, owner, sender.name, now or clock())
-        delivered += 1
-    return delivered
+        return True
+
+    if parallel <= 1 or len(claimed) == 1:
+        return sum(deliver_one(message) for message in claimed)
+    with ThreadPoolExecutor(max_workers=min(parallel, len(claimed))) as pool:
+        return sum(pool.map(deliver_one, claimed))
 
 
 class Deliverer(threading.Thread):

@@ -182,6 +182,27 @@ def test_smtp_server_that_never_answers_times_out_and_is_retried(
     assert row.next_attempt_at > row.created_at
 
 
+def test_a_dead_mail_server_costs_one_timeout_per_round_not_one_per_message(
+    make_app: Any, district: Any, black_hole: BlackHole
+) -> None:
+    app = make_app(**{**smtp_settings(port=black_hole.port), "SMTP_TIMEOUT": 0.5})
+    schools = ["Lincoln Elementary School", "Riverside Middle School"]
+    for i in range(12):
+        tap_start(enroll_client(app, schools[i % 2])[0])
+    factory = database(app).session_factory
+    started = time.perf_counter()
+    sent = deliver_due(factory, senders_from_settings(app.config), limit=20, parallel=4)
+    elapsed = time.perf_counter() - started
+    assert sent == 0
+    # Twelve tries one after another would take 6 s; four at once, then the rest left
+    # untried for this round, take about one timeout.
+    assert elapsed < 2.5, f"the round took {elapsed:.2f} s"
+    assert len(black_hole.held) <= 4
+    waiting = rows(app)
+    assert {r.status for r in waiting} == {"pending"}
+    assert sum("not tried this round" in (r.last_error or "") for r in waiting) >= 8
+
+
 @pytest.mark.slow
 def test_smtp_down_during_fifty_encounters_then_each_alert_delivered_once(
     make_app: Any, district: Any
