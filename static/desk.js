@@ -109,7 +109,11 @@
         drawCountdown();
       }
     }
-    if (data.document) { setText("impression-label", data.document.text); }
+    if (data.document) {
+      setText("impression-label", data.document.text);
+      var meaning = document.getElementById("impression-meaning");
+      if (meaning && data.document.meaning) { setText("impression-meaning", data.document.meaning); }
+    }
     var say = document.getElementById("say-line");
     if (data.script && say && say.getAttribute("data-situation") !== data.script.situation) {
       say.setAttribute("data-situation", data.script.situation);

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var body = document.body;
+  var STUCK_MS = 20000;  // a poll still unanswered after this long no longer holds the next back
 
   function getJSON(url) {
     return fetch(url, { credentials: "same-origin", cache: "no-store" })
@@ -51,7 +52,10 @@
       });
       empty.classList.toggle("hidden", items.length > 0);
     };
+    var listing = 0;  // one poll at a time: a slow answer must not overtake a newer one
     setInterval(function () {
+      if (Date.now() - listing < STUCK_MS) { return; }
+      listing = Date.now();
       getJSON(listUrl + "?since=" + encodeURIComponent(cursor) + "&minute=" + encodeURIComponent(minute))
         .then(function (data) {
           if (!data) { return; }
@@ -59,7 +63,8 @@
           minute = data.minute || "";
           if (data.changed) { draw(data.encounters); }
         })
-        .catch(function () { /* next poll */ });
+        .catch(function () { /* next poll */ })
+        .then(function () { listing = 0; });
     }, 2000);
   }
 
@@ -74,29 +79,37 @@
       var el = document.querySelector('#summary [data-field="' + name + '"]');
       if (el && el.textContent !== text) { el.textContent = text; }
     };
+    // One poll at a time: when an answer takes longer than the interval, overlapping polls
+    // with the same "since" would each append the same new lines.
+    var polling = 0;
     setInterval(function () {
+      if (Date.now() - polling < STUCK_MS) { return; }
+      polling = Date.now();
       getJSON(eventsUrl + "?since=" + seq).then(function (data) {
-        if (!data) { return; }
+        if (!data) { return null; }
         var s = data.summary;
         setField("status", s.status);
         setField("acknowledged", s.acknowledged ? s.acknowledged.by + " at " + s.acknowledged.at : "Not yet");
         setField("level", String(s.level));
         setField("exigency", s.exigency ? "Yes" : "No");
-        if (!data.events.length) { return; }
-        data.events.forEach(function (e) {
+        var fresh = data.events.filter(function (e) { return e.seq > seq; });
+        if (!fresh.length) { return null; }
+        fresh.forEach(function (e) {
           var li = document.createElement("li");
           var time = document.createElement("time");
           time.textContent = e.at;
+          time.setAttribute("datetime", e.iso);
           li.appendChild(time);
           li.appendChild(document.createTextNode(" " + e.text + " (" + e.actor + ")"));
           timeline.appendChild(li);
         });
-        seq = data.seq;
+        seq = Math.max(seq, data.seq);
         // The server renders and escapes the recorded details; only our own page is fetched.
-        fetch(recordUrl, { credentials: "same-origin", cache: "no-store" })
+        return fetch(recordUrl, { credentials: "same-origin", cache: "no-store" })
           .then(function (response) { return response.ok ? response.text() : null; })
           .then(function (html) { if (html !== null) { record.innerHTML = html; } });
-      }).catch(function () { /* next poll */ });
+      }).catch(function () { /* next poll */ })
+        .then(function () { polling = 0; });
     }, 2000);
   }
 })();

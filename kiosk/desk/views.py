@@ -233,14 +233,17 @@ def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
 
 def _document_label(encounter: Encounter) -> dict[str, Any] | None:
     if encounter.doc_confirmed_type:
+        confirmed = DocType(encounter.doc_confirmed_type)
         return {
-            "text": "Confirmed by the district office: "
-            + DOC_LABELS[DocType(encounter.doc_confirmed_type)],
+            "text": "Confirmed by the district office: " + DOC_LABELS[confirmed],
+            "meaning": DOC_MEANING[confirmed],
             "confirmed": True,
         }
     if encounter.doc_first_impression:
+        impression = DocType(encounter.doc_first_impression)
         return {
-            "text": "First impression: " + DOC_LABELS[DocType(encounter.doc_first_impression)],
+            "text": "First impression: " + DOC_LABELS[impression],
+            "meaning": DOC_MEANING[impression],
             "confirmed": False,
         }
     return None

@@ -335,7 +335,8 @@ def events_json(public_id: str) -> Response:
         events=[
             {
                 "seq": e.seq,
-                "at": clock_time(e.at, zone),
+                "at": local(e.at, zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "iso": e.at.isoformat(),
                 "text": describe(e),
                 "actor": e.actor_label,
             }
