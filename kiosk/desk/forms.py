@@ -165,7 +165,7 @@ class RequestForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     request_kinds = MultiCheckboxField("What is asked", choices=options(REQUEST_KINDS))
-    request_other = text("Something else, in their words", Encounter.request_other)
+    request_other = text("Something else, in their words", Encounter.request_other, RECORD_ONLY)
     purpose = note(
         "Purpose, in their own words",
         Encounter.purpose,
@@ -214,7 +214,7 @@ class DocumentDetailsForm(FlaskForm):
     names_addresses = note(
         "Addresses and places on it",
         Document.names_addresses,
-        "Add people's names to the list on the Request step.",
+        RECORD_ONLY + " Add people's names to the list on the Request step.",
     )
     matches_school = radio("Does it name this school's address?", YES_NO_UNSURE)
 
@@ -245,4 +245,4 @@ class OutcomeForm(FlaskForm):
         render_kw={"maxlength": 5, "inputmode": "numeric", "autocomplete": "off"},
     )
     outcome_other = note("What happened, in a few words", Encounter.outcome_other, RECORD_ONLY)
-    witnesses = note("Witnesses", Encounter.witnesses)
+    witnesses = note("Witnesses", Encounter.witnesses, RECORD_ONLY + " List who else saw it.")
