@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 
 AFTER_COMMIT_HOOKS = "after_commit_hooks"
+# Outbox rows leased to this process's deliverer, handed over after the commit.
+HANDOFF_KEY = "outbox_handoff"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -59,6 +61,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     @event.listens_for(factory, "after_rollback")
     def _forget_hooks(session: Session) -> None:
         session.info.pop(AFTER_COMMIT_HOOKS, None)
+        session.info.pop(HANDOFF_KEY, None)
 
     return factory
 

@@ -199,3 +199,53 @@ def test_running_deliverer_sends_right_after_commit(
         deliverer.stop()
     assert deliverer.heartbeat is not None and deliverer.heartbeat <= now_utc()
     assert len(smtp_server.messages) == 1
+
+
+def test_rows_are_leased_to_the_local_deliverer_and_survive_its_death(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    """A tap leases its alert to this process's deliverer; if that deliverer never sends
+    (the process died), the lease runs out and any other deliverer sends it, once."""
+    from kiosk.notify import outbox as outbox_module
+
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    dead = outbox_module.LocalHandoff("dead-worker", 60)
+    outbox_module.register_local(dead)
+    try:
+        tap_start(client)
+    finally:
+        outbox_module.unregister_local(dead)
+    [row] = outbox(app)
+    assert (row.status, row.lease_owner, row.attempts) == ("sending", "dead-worker", 1)
+    assert [r.id for r in [row]] == dead.drain()  # handed over after the commit
+    assert deliver(app) == 0  # still leased: nobody else touches it
+    assert deliver(app, now=row.lease_until + timedelta(seconds=1)) == 1
+    assert smtp_server.message_ids() == [f"<{row.idempotency_key}@district.test>"]
+    [row] = outbox(app)
+    assert row.status == "sent"
+
+
+def test_a_rolled_back_tap_hands_nothing_over(make_app: Any, district: Any) -> None:
+    from kiosk.db import writing
+    from kiosk.models import Kiosk
+    from kiosk.notify import outbox as outbox_module
+    from kiosk.notify.links import Links
+    from kiosk.protocol.encounters import start_encounter
+
+    app = make_app()
+    enroll_client(app, "Lincoln Elementary School")
+    handoff = outbox_module.LocalHandoff("this-worker", 60)
+    outbox_module.register_local(handoff)
+    try:
+        with writing(), database(app).session_factory() as session:
+            kiosk = session.scalars(select(Kiosk)).one()
+            start_encounter(
+                session, kiosk, "in_person", "n1", now_utc(), Links.from_settings(app.config)
+            )
+            session.rollback()
+            session.commit()
+    finally:
+        outbox_module.unregister_local(handoff)
+    assert handoff.drain() == []
+    assert outbox(app) == []

@@ -57,6 +57,7 @@ def _enqueue_for(
     now: datetime,
     render: messages.Renderer,
     sequence: int = 0,
+    new_encounter: bool = False,
 ) -> list[OutboxMessage]:
     """Render per contact (each gets its own acknowledgement link) and enqueue."""
     rows = []
@@ -82,13 +83,19 @@ def _enqueue_for(
                 body=body,
                 payload=payload,
                 now=now,
+                new_encounter=new_encounter,
             )
         )
     return rows
 
 
 def enqueue_alert(
-    session: Session, encounter: Encounter, links: Links, now: datetime, level: int = 1
+    session: Session,
+    encounter: Encounter,
+    links: Links,
+    now: datetime,
+    level: int = 1,
+    new_encounter: bool = False,
 ) -> list[OutboxMessage]:
     """Alert every active contact of the encounter's school at one level."""
     contacts = contacts_for(session, encounter.school, level, now)
@@ -102,6 +109,7 @@ def enqueue_alert(
         links,
         now,
         lambda facts: messages.alert(facts, level=level, exigency=bool(encounter.exigency)),
+        new_encounter=new_encounter,
     )
 
 

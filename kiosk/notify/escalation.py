@@ -69,15 +69,19 @@ def escalate_due(
     session_factory: sessionmaker[Session], links: Links, now: datetime, limit: int = 50
 ) -> int:
     """Escalate every encounter whose window has passed without an acknowledgement."""
+    is_due = (
+        Encounter.status == Status.OPEN,
+        Encounter.first_acknowledged_at.is_(None),
+        Encounter.next_escalation_at.is_not(None),
+        Encounter.next_escalation_at <= now,
+    )
+    with session_factory() as session:  # a plain read first: most rounds have nothing due
+        if session.scalar(select(Encounter.id).where(*is_due).limit(1)) is None:
+            return 0
     with writing(), session_factory() as session, session.begin():
         due = session.scalars(
             select(Encounter)
-            .where(
-                Encounter.status == Status.OPEN,
-                Encounter.first_acknowledged_at.is_(None),
-                Encounter.next_escalation_at.is_not(None),
-                Encounter.next_escalation_at <= now,
-            )
+            .where(*is_due)
             .order_by(Encounter.next_escalation_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.db import after_commit
+from kiosk.db import HANDOFF_KEY, after_commit
 from kiosk.models import OutboxMessage
 
 # Set after a commit that added rows, so a waiting deliverer starts at once.
@@ -19,6 +19,70 @@ wake_event = threading.Event()
 
 def wake() -> None:
     wake_event.set()
+
+
+class LocalHandoff:
+    """Rows leased to this process's deliverer at enqueue, passed to it after the commit."""
+
+    def __init__(self, owner: str, lease_seconds: float) -> None:
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self._ids: list[int] = []
+        self._lock = threading.Lock()
+
+    def push(self, ids: list[int]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+        wake_event.set()
+
+    def drain(self) -> list[int]:
+        with self._lock:
+            ids, self._ids = self._ids, []
+        return ids
+
+    def pending(self) -> bool:
+        with self._lock:
+            return bool(self._ids)
+
+
+_local: LocalHandoff | None = None
+
+
+def register_local(handoff: LocalHandoff) -> None:
+    """Lease new rows to the deliverer running in this process (gunicorn workers)."""
+    global _local
+    _local = handoff
+
+
+def unregister_local(handoff: LocalHandoff) -> None:
+    global _local
+    if _local is handoff:
+        _local = None
+
+
+def _hand_over(session: Session, row: OutboxMessage, now: datetime) -> None:
+    """Lease the row to this process's deliverer now; give it the row once committed.
+
+    If the process dies before sending, the lease runs out and any deliverer takes it.
+    """
+    local = _local
+    if local is None:
+        after_commit(session, wake)
+        return
+    row.status = "sending"
+    row.lease_owner = local.owner
+    row.lease_until = now + timedelta(seconds=local.lease_seconds)
+    row.attempts = 1
+    ids = session.info.get(HANDOFF_KEY)
+    if ids is None:
+        ids = session.info[HANDOFF_KEY] = []
+
+        def push() -> None:
+            handed = session.info.pop(HANDOFF_KEY, None) or []
+            local.push([message.id for message in handed])
+
+        after_commit(session, push)
+    ids.append(row)
 
 
 def idempotency_key(
@@ -48,11 +112,17 @@ def enqueue(
     body: str,
     payload: dict[str, Any],
     now: datetime,
+    new_encounter: bool = False,
 ) -> OutboxMessage:
-    """Add one fully rendered message; a second call with the same key returns the first row."""
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-    if existing is not None:
-        return existing
+    """Add one fully rendered message; a second call with the same key returns the first row.
+
+    new_encounter: the encounter was created in this transaction, so no row can have the
+    key yet (the unique constraint still guards it); the look-up is skipped.
+    """
+    if not new_encounter:
+        existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+        if existing is not None:
+            return existing
     message = OutboxMessage(
         encounter_id=encounter_id,
         contact_id=contact_id,
@@ -70,7 +140,7 @@ def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
+    _hand_over(session, message, now)
     session.add(message)
     session.flush()
-    after_commit(session, wake)
     return message

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiosk.clock import now_utc
 from kiosk.db import after_commit, writing
 from kiosk.models import Contact, Encounter, OutboxMessage, WorkerHeartbeat
+from kiosk.notify import outbox
 from kiosk.notify.alerts import ALERT_KINDS
 from kiosk.notify.channels import DeliveryError, Outgoing, Sender
 from kiosk.notify.escalation import LAST_LEVEL, escalate_due
@@ -34,6 +36,8 @@ BATCH = 20
 PARALLEL = 8
 # Heartbeats of workers gone this long are deleted, so the table stays small.
 HEARTBEAT_KEEP = timedelta(days=1)
+# A deliverer records that it is alive at most this often (/healthz allows a minute).
+HEARTBEAT_SECONDS = 5.0
 # Rows the outbox page may send again at once.
 RETRYABLE = ("failed", "pending", "dead")
 
@@ -67,18 +71,45 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+    )
+
+
+def anything_due(session_factory: sessionmaker[Session], now: datetime) -> bool:
+    """A plain read, so a quiet round never queues for the write lock."""
+    with session_factory() as session:
+        return session.scalar(select(OutboxMessage.id).where(_due(now)).limit(1)) is not None
+
+
+def _outgoing(row: OutboxMessage, secrets: Mapping[int, str]) -> Outgoing:
+    return Outgoing(
+        id=row.id,
+        key=row.idempotency_key,
+        channel=row.channel,
+        kind=row.kind,
+        recipient=row.recipient,
+        subject=row.subject,
+        body=row.body,
+        payload=row.payload,
+        attempts=row.attempts,
+        contact_id=row.contact_id,
+        secret=secrets.get(row.contact_id or 0, ""),
+    )
+
+
 def claim(
     session_factory: sessionmaker[Session], now: datetime, owner: str, policy: Policy, limit: int
 ) -> list[Outgoing]:
     """Lease due rows in one short transaction, so other workers skip them."""
+    if not anything_due(session_factory, now):
+        return []
     with writing(), session_factory() as session, session.begin():
-        due = or_(
-            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-            and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
-        )
         rows = session.scalars(
             select(OutboxMessage)
-            .where(due)
+            .where(_due(now))
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -90,22 +121,26 @@ def claim(
             row.lease_owner = owner
             row.lease_until = now + timedelta(seconds=policy.lease_seconds)
             row.attempts += 1
-            claimed.append(
-                Outgoing(
-                    id=row.id,
-                    key=row.idempotency_key,
-                    channel=row.channel,
-                    kind=row.kind,
-                    recipient=row.recipient,
-                    subject=row.subject,
-                    body=row.body,
-                    payload=row.payload,
-                    attempts=row.attempts,
-                    contact_id=row.contact_id,
-                    secret=secrets.get(row.contact_id or 0, ""),
-                )
-            )
+            claimed.append(_outgoing(row, secrets))
         return claimed
+
+
+def load_leased(
+    session_factory: sessionmaker[Session], ids: Sequence[int], owner: str
+) -> list[Outgoing]:
+    """Read rows this deliverer leased when they were enqueued (no write lock needed)."""
+    with session_factory() as session:
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.lease_owner == owner,
+                OutboxMessage.status == "sending",
+            )
+            .order_by(OutboxMessage.id)
+        ).all()
+        secrets = _webhook_secrets(session, rows)
+        return [_outgoing(row, secrets) for row in rows]
 
 
 def _webhook_secrets(session: Session, rows: Sequence[OutboxMessage]) -> dict[int, str]:
@@ -119,53 +154,74 @@ def _webhook_secrets(session: Session, rows: Sequence[OutboxMessage]) -> dict[in
     return {contact_id: secret or "" for contact_id, secret in found}
 
 
-def mark_sent(
-    session_factory: sessionmaker[Session], message: Outgoing, owner: str, via: str, at: datetime
+@dataclass(frozen=True)
+class Result:
+    """How one try ended: accepted by its channel (via), or not (error)."""
+
+    message: Outgoing
+    at: datetime
+    via: str | None = None
+    error: DeliveryError | None = None
+
+
+def record_results(
+    session_factory: sessionmaker[Session], results: Sequence[Result], owner: str, policy: Policy
+) -> int:
+    """Mark a round's rows in one short transaction; return how many were accepted."""
+    if not results:
+        return 0
+    accepted = 0
+    with writing(), session_factory() as session, session.begin():
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.id.in_([result.message.id for result in results])
+                )
+            )
+        }
+        for result in results:
+            row = rows.get(result.message.id)
+            if row is None or row.lease_owner != owner or row.status != "sending":
+                continue  # the lease ran out and another worker took the row over
+            if result.error is None:
+                _mark_sent(session, row, result.via or "", result.at)
+                accepted += 1
+            else:
+                _mark_failed(session, row, result.error, result.at, policy)
+    return accepted
+
+
+def _mark_sent(session: Session, row: OutboxMessage, via: str, at: datetime) -> None:
+    row.status = "sent"
+    row.sent_at = at
+    row.delivered_via = via
+    row.lease_until = None
+    row.last_error = None
+    if row.kind == "alert" and row.encounter_id is not None:
+        session.execute(
+            update(Encounter)
+            .where(Encounter.id == row.encounter_id, Encounter.first_alert_sent_at.is_(None))
+            .values(first_alert_sent_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _mark_failed(
+    session: Session, row: OutboxMessage, error: DeliveryError, at: datetime, policy: Policy
 ) -> None:
-    with writing(), session_factory() as session, session.begin():
-        row = session.get(OutboxMessage, message.id)
-        if row is None or row.lease_owner != owner or row.status != "sending":
-            return
-        row.status = "sent"
-        row.sent_at = at
-        row.delivered_via = via
-        row.lease_until = None
-        row.last_error = None
-        if row.kind == "alert" and row.encounter_id is not None:
-            session.execute(
-                update(Encounter)
-                .where(Encounter.id == row.encounter_id, Encounter.first_alert_sent_at.is_(None))
-                .values(first_alert_sent_at=at)
-            )
-
-
-def mark_failed(
-    session_factory: sessionmaker[Session],
-    message: Outgoing,
-    owner: str,
-    error: DeliveryError,
-    at: datetime,
-    policy: Policy,
-) -> str:
     """Schedule a retry, or give up when the error is permanent or the row is too old."""
-    with writing(), session_factory() as session, session.begin():
-        row = session.get(OutboxMessage, message.id)
-        if row is None or row.lease_owner != owner or row.status != "sending":
-            return "lost-lease"
-        row.last_error = str(error)[:500]
-        row.lease_until = None
-        too_old = (at - row.created_at).total_seconds() >= policy.give_up_after
-        if not error.retry or too_old:
-            row.status = "failed"
-            row.failed_at = at
-            if row.kind in ALERT_KINDS and row.encounter_id is not None:
-                _escalate_now(session, row.encounter_id, at)
-        else:
-            row.status = "pending"
-            row.next_attempt_at = at + timedelta(
-                seconds=policy.delay(row.attempts, error.retry_after)
-            )
-        return row.status
+    row.last_error = str(error)[:500]
+    row.lease_until = None
+    too_old = (at - row.created_at).total_seconds() >= policy.give_up_after
+    if not error.retry or too_old:
+        row.status = "failed"
+        row.failed_at = at
+        if row.kind in ALERT_KINDS and row.encounter_id is not None:
+            _escalate_now(session, row.encounter_id, at)
+    else:
+        row.status = "pending"
+        row.next_attempt_at = at + timedelta(seconds=policy.delay(row.attempts, error.retry_after))
 
 
 def _escalate_now(session: Session, encounter_id: int, now: datetime) -> None:
@@ -220,6 +276,53 @@ def retry_now(session: Session, message: OutboxMessage, now: datetime) -> bool:
     return True
 
 
+def send_all(
+    messages: Sequence[Outgoing],
+    senders: Mapping[str, Sender],
+    now: datetime | None = None,
+    clock: Callable[[], datetime] = now_utc,
+    parallel: int = PARALLEL,
+) -> list[Result]:
+    """Send messages, several at a time, with no transaction open.
+
+    When a server does not answer at all (refused, timed out), the rest of the round for
+    that channel is left untried, so a dead mail server costs one timeout per round rather
+    than one per message.
+    """
+    down: dict[str, DeliveryError] = {}
+    lock = threading.Lock()
+
+    def send_one(message: Outgoing) -> Result:
+        sender = senders.get(message.channel)
+        if sender is None:
+            error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
+            return Result(message, now or clock(), error=error)
+        with lock:
+            outage = down.get(message.channel)
+        if outage is not None:
+            error = DeliveryError(f"not tried this round: {outage}", retry=True)
+            return Result(message, now or clock(), error=error)
+        try:
+            sender.send(message)
+        except DeliveryError as exc:
+            # Row ids only: recipients and content stay out of operational logs.
+            log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
+            if exc.server_down:
+                with lock:
+                    down.setdefault(message.channel, exc)
+            return Result(message, now or clock(), error=exc)
+        except Exception as exc:  # a sender bug must not kill the deliverer
+            log.exception("outbox %s: sender crashed", message.id)
+            error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
+            return Result(message, now or clock(), error=error)
+        return Result(message, now or clock(), via=sender.name)
+
+    if parallel <= 1 or len(messages) <= 1:
+        return [send_one(message) for message in messages]
+    with ThreadPoolExecutor(max_workers=min(parallel, len(messages))) as pool:
+        return list(pool.map(send_one, messages))
+
+
 def deliver_due(
     session_factory: sessionmaker[Session],
     senders: Mapping[str, Sender],
@@ -231,59 +334,40 @@ def deliver_due(
     clock: Callable[[], datetime] = now_utc,
     parallel: int = PARALLEL,
 ) -> int:
-    """Deliver one batch of due rows, several at a time; return how many were accepted.
-
-    When a server does not answer at all (refused, timed out), the rest of the batch for
-    that channel is rescheduled untried, so a dead mail server costs one timeout per round
-    rather than one per message.
-    """
+    """Claim one batch of due rows, send them, and mark them; return how many were accepted."""
     policy = policy or Policy()
     owner = owner or default_owner()
-    moment = now or clock()
-    claimed = claim(session_factory, moment, owner, policy, limit)
+    claimed = claim(session_factory, now or clock(), owner, policy, limit)
     if not claimed:
         return 0
-    down: dict[str, DeliveryError] = {}
-    lock = threading.Lock()
+    results = send_all(claimed, senders, now, clock, parallel)
+    return record_results(session_factory, results, owner, policy)
 
-    def deliver_one(message: Outgoing) -> bool:
-        sender = senders.get(message.channel)
-        if sender is None:
-            error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
-            mark_failed(session_factory, message, owner, error, now or clock(), policy)
-            return False
-        with lock:
-            outage = down.get(message.channel)
-        if outage is not None:
-            error = DeliveryError(f"not tried this round: {outage}", retry=True)
-            mark_failed(session_factory, message, owner, error, now or clock(), policy)
-            return False
-        try:
-            sender.send(message)
-        except DeliveryError as exc:
-            # Row ids only: recipients and content stay out of operational logs.
-            log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
-            if exc.server_down:
-                with lock:
-                    down.setdefault(message.channel, exc)
-            mark_failed(session_factory, message, owner, exc, now or clock(), policy)
-            return False
-        except Exception as exc:  # a sender bug must not kill the deliverer
-            log.exception("outbox %s: sender crashed", message.id)
-            error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
-            mark_failed(session_factory, message, owner, error, now or clock(), policy)
-            return False
-        mark_sent(session_factory, message, owner, sender.name, now or clock())
-        return True
 
-    if parallel <= 1 or len(claimed) == 1:
-        return sum(deliver_one(message) for message in claimed)
-    with ThreadPoolExecutor(max_workers=min(parallel, len(claimed))) as pool:
-        return sum(pool.map(deliver_one, claimed))
+def deliver_leased(
+    session_factory: sessionmaker[Session],
+    senders: Mapping[str, Sender],
+    ids: Sequence[int],
+    owner: str,
+    policy: Policy,
+    parallel: int = PARALLEL,
+) -> int:
+    """Deliver rows leased to this deliverer when they were enqueued: no claim round trip."""
+    messages = load_leased(session_factory, ids, owner)
+    if not messages:
+        return 0
+    return record_results(
+        session_factory, send_all(messages, senders, parallel=parallel), owner, policy
+    )
 
 
 class Deliverer(threading.Thread):
-    """Deliver in the background: woken at once after a commit, otherwise polling every second."""
+    """Deliver in the background.
+
+    Rows enqueued in this process are leased to this deliverer in the same transaction and
+    handed over right after the commit (see outbox.register_local). Everything else (retries,
+    rows of other processes, leases that ran out) is found by polling every second.
+    """
 
     def __init__(
         self,
@@ -292,6 +376,7 @@ class Deliverer(threading.Thread):
         policy: Policy | None = None,
         poll_seconds: float = 1.0,
         links: Links | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         super().__init__(name="kiosk-deliverer", daemon=True)
         self.session_factory = session_factory
@@ -299,28 +384,48 @@ class Deliverer(threading.Thread):
         self.links = links
         self.policy = policy or Policy()
         self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
         self.owner = default_owner()
         self.stopping = threading.Event()
         self.heartbeat: datetime | None = None
+        self.handoff = outbox.LocalHandoff(self.owner, self.policy.lease_seconds)
 
     def run(self) -> None:
-        while not self.stopping.is_set():
-            wake_event.clear()
-            try:
-                if self.links is not None:
-                    # Escalations enqueue rows, which this same round then delivers.
-                    escalate_due(self.session_factory, self.links, now_utc())
-                sent = deliver_due(
-                    self.session_factory, self.senders, owner=self.owner, policy=self.policy
-                )
-                beat = now_utc()
-                record_heartbeat(self.session_factory, self.owner, beat)
-                self.heartbeat = beat
-            except Exception:
-                log.exception("delivery round failed; trying again shortly")
-                sent = 0
-            if sent == 0:
-                wake_event.wait(self.poll_seconds)
+        outbox.register_local(self.handoff)
+        try:
+            while not self.stopping.is_set():
+                wake_event.clear()
+                busy = False
+                try:
+                    busy = self.round()
+                except Exception:
+                    log.exception("delivery round failed; trying again shortly")
+                if not busy:
+                    wake_event.wait(self.poll_seconds)
+        finally:
+            outbox.unregister_local(self.handoff)
+
+    def round(self) -> bool:
+        """One pass: handed-over rows first, then escalations and due rows; say if busy."""
+        handed = self.handoff.drain()
+        sent = 0
+        if handed:
+            sent += deliver_leased(
+                self.session_factory, self.senders, handed, self.owner, self.policy
+            )
+        now = now_utc()
+        if self.links is not None:
+            # Escalations enqueue rows, which this same round then delivers.
+            escalate_due(self.session_factory, self.links, now)
+        sent += deliver_due(
+            self.session_factory, self.senders, owner=self.owner, policy=self.policy
+        )
+        if self.heartbeat is None or (now - self.heartbeat).total_seconds() >= (
+            self.heartbeat_seconds
+        ):
+            record_heartbeat(self.session_factory, self.owner, now)
+            self.heartbeat = now
+        return bool(handed) or sent > 0 or self.handoff.pending()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()

@@ -92,7 +92,7 @@ def start_encounter(
     session.add(encounter)
     session.flush()
     record_event(session, encounter, "started", kiosk_actor(kiosk), now, {"channel": channel})
-    rows = alerts.enqueue_alert(session, encounter, links, now, level=1)
+    rows = alerts.enqueue_alert(session, encounter, links, now, level=1, new_encounter=True)
     record_event(
         session,
         encounter,

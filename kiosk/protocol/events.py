@@ -49,6 +49,7 @@ def record_event(
         .where(Encounter.id == encounter.id)
         .values(event_count=Encounter.event_count + 1)
         .returning(Encounter.event_count)
+        .execution_options(synchronize_session=False)
     ).scalar_one()
     encounter.event_count = seq
     event = EncounterEvent(
@@ -65,5 +66,4 @@ def record_event(
         data=canonical_json(data or {}),
     )
     session.add(event)
-    session.flush()
     return event
