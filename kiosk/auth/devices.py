@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kiosk.models import Kiosk, School
 
@@ -64,7 +64,11 @@ def enroll(session: Session, token: str, now: datetime) -> tuple[Kiosk, str] | N
 def kiosk_for_device(session: Session, secret: str | None) -> Kiosk | None:
     if not secret:
         return None
-    kiosk = session.scalar(select(Kiosk).where(Kiosk.device_hash == hash_token(secret)))
+    kiosk = session.scalar(
+        select(Kiosk)
+        .where(Kiosk.device_hash == hash_token(secret))
+        .options(joinedload(Kiosk.school))
+    )
     if kiosk is None or kiosk.revoked_at is not None:
         return None
     return kiosk

@@ -25,7 +25,7 @@ from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
 from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
-from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, ScriptVersion, User
+from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, User
 from kiosk.notify.links import Links
 from kiosk.notify.localtime import clock_time
 from kiosk.protocol import encounters as ops
@@ -34,7 +34,7 @@ from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType, TriageAns
 from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
 from kiosk.protocol.scripts import STEPS, Block
-from kiosk.protocol.scriptstore import pack_for
+from kiosk.protocol.scriptstore import pack_by_id
 from kiosk.protocol.staff import check_pin, desk_staff
 from kiosk.security import csrf
 
@@ -75,9 +75,9 @@ def _actor(encounter: Encounter) -> Actor:
 
 
 def _block(encounter: Encounter, step: str) -> Block:
-    version = webdb.session().get(ScriptVersion, encounter.script_version_id)
-    assert version is not None
-    return pack_for(version).block(step, ops.facts_for(encounter))
+    assert encounter.script_version_id is not None
+    pack = pack_by_id(webdb.session(), encounter.script_version_id)
+    return pack.block(step, ops.facts_for(encounter))
 
 
 def _alert(encounter: Encounter) -> dict[str, Any]:
@@ -104,14 +104,15 @@ def _page(
     step: str, encounter: Encounter, status: int = 200, template: str | None = None, **context: Any
 ) -> Any:
     now = now_utc()
+    live = _live(encounter, step)
     body = render_template(
         f"desk/{template or step}.html",
         step=step,
         steps=[(s, STEP_LABELS[s], STEP_ENDPOINTS[s]) for s in STEPS],
         encounter=encounter,
         block=_block(encounter, step),
-        live=_live(encounter, step),
-        alert=_alert(encounter),
+        live=live,
+        alert=live["alert"],
         desk_user=_desk_user(encounter),
         can_stand_down=ops.can_stand_down(
             encounter, now, current_app.config["MISTAKE_WINDOW_SECONDS"]

@@ -70,7 +70,8 @@ def start_encounter(
         channel = "in_person"
     # Lock the kiosk row (PostgreSQL) so two taps in flight cannot both create; SQLite's
     # BEGIN IMMEDIATE already serialises writers.
-    session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(Kiosk.id).where(Kiosk.id == kiosk.id).with_for_update())
     existing = current_encounter(session, kiosk)
     if existing is not None:
         return StartResult(existing, created=False)

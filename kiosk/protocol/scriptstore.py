@@ -54,3 +54,17 @@ def _parse(sha: str, content: str) -> ScriptPack:
 def pack_for(version: ScriptVersion) -> ScriptPack:
     """Return the parsed pack of a stored version (parsed once per process)."""
     return _parse(version.sha256, version.content)
+
+
+_packs_by_id: dict[int, ScriptPack] = {}
+
+
+def pack_by_id(session: Session, version_id: int) -> ScriptPack:
+    """Return a stored version's pack; versions never change, so each is read once."""
+    pack = _packs_by_id.get(version_id)
+    if pack is None:
+        version = session.get(ScriptVersion, version_id)
+        if version is None:
+            raise LookupError(f"no script version {version_id}")
+        pack = _packs_by_id[version_id] = pack_for(version)
+    return pack
