@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,8 @@ LEASE_SECONDS = 60
 BATCH = 20
 # Messages sent at the same time by one deliverer (each on its own connection).
 PARALLEL = 8
+# After a server did not answer, one message probes it again after this long.
+OUTAGE_PROBE_SECONDS = 1.0
 # Heartbeats of workers gone this long are deleted, so the table stays small.
 HEARTBEAT_KEEP = timedelta(days=1)
 # A deliverer records that it is alive at most this often (/healthz allows a minute).
@@ -276,6 +280,71 @@ def retry_now(session: Session, message: OutboxMessage, now: datetime) -> bool:
     return True
 
 
+class Outages:
+    """Channels whose server did not answer: their messages wait instead of each timing out.
+
+    window None: blocked for good (one round of deliver_due). Otherwise blocked for window
+    seconds, after which one message goes through as a probe; if it gets through, the
+    channel is open again.
+    """
+
+    def __init__(self, window: float | None = None) -> None:
+        self.window = window
+        self._down: dict[str, tuple[DeliveryError, float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, channel: str) -> DeliveryError | None:
+        with self._lock:
+            found = self._down.get(channel)
+            if found is None:
+                return None
+            error, until = found
+            if self.window is not None and time.monotonic() >= until:
+                # Let this one message probe the server; hold the others back meanwhile.
+                self._down[channel] = (error, time.monotonic() + self.window)
+                return None
+            return error
+
+    def record(self, channel: str, error: DeliveryError) -> None:
+        with self._lock:
+            until = time.monotonic() + (self.window or 0.0)
+            self._down[channel] = (self._down.get(channel, (error, 0.0))[0], until)
+
+    def clear(self, channel: str) -> bool:
+        """Open the channel again; say whether it had been down."""
+        with self._lock:
+            return self._down.pop(channel, None) is not None
+
+
+def send_one(
+    message: Outgoing,
+    senders: Mapping[str, Sender],
+    outages: Outages,
+    at: Callable[[], datetime],
+) -> Result:
+    """Try one message (never raises): accepted, refused, or held back by an outage."""
+    sender = senders.get(message.channel)
+    if sender is None:
+        error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
+        return Result(message, at(), error=error)
+    outage = outages.blocked(message.channel)
+    if outage is not None:
+        return Result(message, at(), error=DeliveryError(f"not tried: {outage}", retry=True))
+    try:
+        sender.send(message)
+    except DeliveryError as exc:
+        # Row ids only: recipients and content stay out of operational logs.
+        log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
+        if exc.server_down:
+            outages.record(message.channel, exc)
+        return Result(message, at(), error=exc)
+    except Exception as exc:  # a sender bug must not kill the deliverer
+        log.exception("outbox %s: sender crashed", message.id)
+        error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
+        return Result(message, at(), error=error)
+    return Result(message, at(), via=sender.name)
+
+
 def send_all(
     messages: Sequence[Outgoing],
     senders: Mapping[str, Sender],
@@ -289,38 +358,15 @@ def send_all(
     that channel is left untried, so a dead mail server costs one timeout per round rather
     than one per message.
     """
-    down: dict[str, DeliveryError] = {}
-    lock = threading.Lock()
+    outages = Outages()
 
-    def send_one(message: Outgoing) -> Result:
-        sender = senders.get(message.channel)
-        if sender is None:
-            error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
-            return Result(message, now or clock(), error=error)
-        with lock:
-            outage = down.get(message.channel)
-        if outage is not None:
-            error = DeliveryError(f"not tried this round: {outage}", retry=True)
-            return Result(message, now or clock(), error=error)
-        try:
-            sender.send(message)
-        except DeliveryError as exc:
-            # Row ids only: recipients and content stay out of operational logs.
-            log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
-            if exc.server_down:
-                with lock:
-                    down.setdefault(message.channel, exc)
-            return Result(message, now or clock(), error=exc)
-        except Exception as exc:  # a sender bug must not kill the deliverer
-            log.exception("outbox %s: sender crashed", message.id)
-            error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
-            return Result(message, now or clock(), error=error)
-        return Result(message, now or clock(), via=sender.name)
+    def at() -> datetime:
+        return now or clock()
 
     if parallel <= 1 or len(messages) <= 1:
-        return [send_one(message) for message in messages]
+        return [send_one(message, senders, outages, at) for message in messages]
     with ThreadPoolExecutor(max_workers=min(parallel, len(messages))) as pool:
-        return list(pool.map(send_one, messages))
+        return list(pool.map(lambda m: send_one(m, senders, outages, at), messages))
 
 
 def deliver_due(
@@ -362,11 +408,14 @@ def deliver_leased(
 
 
 class Deliverer(threading.Thread):
-    """Deliver in the background.
+    """Deliver in the background, as a pipeline.
 
     Rows enqueued in this process are leased to this deliverer in the same transaction and
-    handed over right after the commit (see outbox.register_local). Everything else (retries,
-    rows of other processes, leases that ran out) is found by polling every second.
+    handed over right after the commit (see outbox.register_local); they are sent at once
+    by a standing pool of sender threads, while one marker thread records results in
+    batches, so a wait for the database's write lock never holds up the next send.
+    Everything else (retries, rows of other processes, leases that ran out) is found by
+    polling every second.
     """
 
     def __init__(
@@ -377,6 +426,7 @@ class Deliverer(threading.Thread):
         poll_seconds: float = 1.0,
         links: Links | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        parallel: int = PARALLEL,
     ) -> None:
         super().__init__(name="kiosk-deliverer", daemon=True)
         self.session_factory = session_factory
@@ -385,12 +435,22 @@ class Deliverer(threading.Thread):
         self.policy = policy or Policy()
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        self.parallel = parallel
         self.owner = default_owner()
         self.stopping = threading.Event()
         self.heartbeat: datetime | None = None
         self.handoff = outbox.LocalHandoff(self.owner, self.policy.lease_seconds)
+        self.outages = Outages(window=OUTAGE_PROBE_SECONDS)
+        self.results: queue.Queue[Result] = queue.Queue()
+        self.in_flight = 0
+        self._flight_lock = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.marker = threading.Thread(target=self._mark_loop, name="kiosk-marker", daemon=True)
+        self.recovered: set[str] = set()
 
     def run(self) -> None:
+        self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="kiosk-send")
+        self.marker.start()
         outbox.register_local(self.handoff)
         try:
             while not self.stopping.is_set():
@@ -404,30 +464,93 @@ class Deliverer(threading.Thread):
                     wake_event.wait(self.poll_seconds)
         finally:
             outbox.unregister_local(self.handoff)
+            self.pool.shutdown(wait=True)
+            self.marker.join(5.0)
 
     def round(self) -> bool:
-        """One pass: handed-over rows first, then escalations and due rows; say if busy."""
+        """One pass: handed-over rows, escalations, due rows; say if there is more to do."""
         handed = self.handoff.drain()
-        sent = 0
         if handed:
-            sent += deliver_leased(
-                self.session_factory, self.senders, handed, self.owner, self.policy
-            )
+            for message in load_leased(self.session_factory, handed, self.owner):
+                self._submit(message)
         now = now_utc()
         if self.links is not None:
-            # Escalations enqueue rows, which this same round then delivers.
+            # Escalations enqueue rows, which are handed over like any other.
             escalate_due(self.session_factory, self.links, now)
-        sent += deliver_due(
-            self.session_factory, self.senders, owner=self.owner, policy=self.policy
-        )
+        claimed: list[Outgoing] = []
+        if self._idle_senders() > 0:
+            claimed = claim(
+                self.session_factory, now, self.owner, self.policy, self._idle_senders()
+            )
+            for message in claimed:
+                self._submit(message)
         if self.heartbeat is None or (now - self.heartbeat).total_seconds() >= (
             self.heartbeat_seconds
         ):
             record_heartbeat(self.session_factory, self.owner, now)
             self.heartbeat = now
-        return bool(handed) or sent > 0 or self.handoff.pending()
+        return bool(claimed) or self.handoff.pending()
+
+    def _idle_senders(self) -> int:
+        with self._flight_lock:
+            return max(0, self.parallel * 2 - self.in_flight)
+
+    def _submit(self, message: Outgoing) -> None:
+        assert self.pool is not None
+        with self._flight_lock:
+            self.in_flight += 1
+        self.pool.submit(self._send, message)
+
+    def _send(self, message: Outgoing) -> None:
+        try:
+            result = send_one(message, self.senders, self.outages, now_utc)
+            if result.error is None and self.outages.clear(message.channel):
+                self.recovered.add(message.channel)
+            self.results.put(result)
+        finally:
+            with self._flight_lock:
+                self.in_flight -= 1
+
+    def _mark_loop(self) -> None:
+        """Record results in batches: one short write transaction for whatever has arrived."""
+        while not (self.stopping.is_set() and self.results.empty() and self.in_flight == 0):
+            try:
+                first = self.results.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while True:
+                try:
+                    batch.append(self.results.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                record_results(self.session_factory, batch, self.owner, self.policy)
+                for channel in list(self.recovered):
+                    self.recovered.discard(channel)
+                    due_now(self.session_factory, channel, now_utc())
+            except Exception:
+                # Unmarked rows keep their lease; once it runs out they are sent again,
+                # with the same id, which receivers use to drop the duplicate.
+                log.exception("could not record %d delivery results", len(batch))
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
         wake_event.set()
         self.join(timeout)
+
+
+def due_now(session_factory: sessionmaker[Session], channel: str, now: datetime) -> None:
+    """A server is back: its waiting messages are due at once, not at their backoff time."""
+    with writing(), session_factory() as session, session.begin():
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == channel,
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    wake()
