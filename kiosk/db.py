@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -32,7 +35,86 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class WriterLock:
+    """Queue writers to one SQLite file in order: threads on a lock, processes on flock.
+
+    SQLite's own busy handler makes a waiting writer sleep and poll, so under load the
+    write lock often sits free while waiters sleep, and a writer can be passed over for
+    seconds. Taking this lock before BEGIN IMMEDIATE hands the database to the next
+    writer the moment the last one commits.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+def _driver(connection: Any) -> Any:
+    """The sqlite3 connection behind whatever SQLAlchemy hands an event."""
+    return getattr(connection, "driver_connection", None) or connection
+
+
 def _prepare_sqlite(engine: Engine) -> None:
+    database = engine.url.database
+    lock = WriterLock(f"{database}-writer.lock") if database and database != ":memory:" else None
+    holders: set[int] = set()  # ids of sqlite3 connections that hold the writer lock
+    holders_lock = threading.Lock()
+
+    def release(connection: Any) -> None:
+        key = id(_driver(connection))
+        with holders_lock:
+            if key not in holders:
+                return
+            holders.discard(key)
+        assert lock is not None
+        lock.release()
+
+    if lock is not None:
+        dialect = engine.dialect
+        do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+        # The connection events fire before the COMMIT is sent; the lock must outlive it.
+        def commit_then_release(dbapi_connection: Any) -> None:
+            try:
+                do_commit(dbapi_connection)
+            finally:
+                release(dbapi_connection)
+
+        def rollback_then_release(dbapi_connection: Any) -> None:
+            try:
+                do_rollback(dbapi_connection)
+            finally:
+                release(dbapi_connection)
+
+        dialect.do_commit = commit_then_release  # type: ignore[method-assign]
+        dialect.do_rollback = rollback_then_release  # type: ignore[method-assign]
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+            release(dbapi_connection)  # never leave the lock held by an idle connection
+
+        @event.listens_for(engine, "invalidate")
+        def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+            release(dbapi_connection)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling is switched off so that BEGIN is ours.
@@ -46,7 +128,22 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+        if not write_intent.get():
+            connection.exec_driver_sql("BEGIN")
+            return
+        key = id(_driver(connection.connection))
+        if lock is not None:
+            with holders_lock:
+                held = key in holders
+            if not held:
+                lock.acquire()
+                with holders_lock:
+                    holders.add(key)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection.connection)
+            raise
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

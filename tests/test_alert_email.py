@@ -249,3 +249,32 @@ def test_a_rolled_back_tap_hands_nothing_over(make_app: Any, district: Any) -> N
         outbox_module.unregister_local(handoff)
     assert handoff.drain() == []
     assert outbox(app) == []
+
+
+def test_writers_queue_on_the_writer_lock_and_never_fail(make_app: Any, district: Any) -> None:
+    """Many kiosks tapping at once on SQLite: every tap commits, none waits out a timeout."""
+    import threading
+
+    app = make_app()
+    schools = ["Lincoln Elementary School", "Riverside Middle School"]
+    clients = [enroll_client(app, schools[i % 2])[0] for i in range(12)]
+    pages = [client.get("/desk/").get_data(as_text=True) for client in clients]
+    from tests.conftest import start_fields
+
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def tap(client: Any, page: str) -> None:
+        response = client.post("/desk/start", data={**start_fields(page), "channel": "phone"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=tap, args=pair) for pair in zip(clients, pages, strict=True)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [302] * 12
+    assert time.perf_counter() - started < 10
+    assert len(outbox(app)) == 12
