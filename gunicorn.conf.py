@@ -5,7 +5,9 @@ import os
 bind = os.environ.get("KIOSK_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
 workers = int(os.environ.get("KIOSK_WORKERS", "2"))
-threads = int(os.environ.get("KIOSK_THREADS", "8"))
+# Four threads per worker: enough for polling pages (idle keep-alive connections hold no
+# thread), and few enough that a writer holding the database is not starved of the GIL.
+threads = int(os.environ.get("KIOSK_THREADS", "4"))
 timeout = 60
 graceful_timeout = 10
 accesslog = os.environ.get("KIOSK_ACCESS_LOG") or None
