@@ -54,10 +54,14 @@ class DeliveryError(Exception):
         retry: bool,
         retry_after: float | None = None,
         server_down: bool = False,
+        untried: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry = retry
         self.retry_after = retry_after
+        # Held back because its server is down: the try does not count, and it is due
+        # again as soon as the server may be probed.
+        self.untried = untried
         # The server itself did not answer (not this one message): the rest of the round
         # for the same server waits instead of each try waiting out its own timeout.
         self.server_down = server_down

@@ -38,6 +38,8 @@ BATCH = 20
 PARALLEL = 8
 # After a server did not answer, one message probes it again after this long.
 OUTAGE_PROBE_SECONDS = 1.0
+# A message held back by an outage in a one-off round is due again this soon.
+UNTRIED_RETRY_SECONDS = 1.0
 # Heartbeats of workers gone this long are deleted, so the table stays small.
 HEARTBEAT_KEEP = timedelta(days=1)
 # A deliverer records that it is alive at most this often (/healthz allows a minute).
@@ -217,6 +219,8 @@ def _mark_failed(
     """Schedule a retry, or give up when the error is permanent or the row is too old."""
     row.last_error = str(error)[:500]
     row.lease_until = None
+    if error.untried:
+        row.attempts = max(row.attempts - 1, 0)  # held back, not tried: it does not count
     too_old = (at - row.created_at).total_seconds() >= policy.give_up_after
     if not error.retry or too_old:
         row.status = "failed"
@@ -225,7 +229,12 @@ def _mark_failed(
             _escalate_now(session, row.encounter_id, at)
     else:
         row.status = "pending"
-        row.next_attempt_at = at + timedelta(seconds=policy.delay(row.attempts, error.retry_after))
+        wait = (
+            error.retry_after
+            if error.untried and error.retry_after is not None
+            else policy.delay(row.attempts, error.retry_after)
+        )
+        row.next_attempt_at = at + timedelta(seconds=wait)
 
 
 def _escalate_now(session: Session, encounter_id: int, now: datetime) -> None:
@@ -294,16 +303,19 @@ class Outages:
         self._lock = threading.Lock()
 
     def blocked(self, channel: str) -> DeliveryError | None:
+        """Return an error for a message held back, or None to let it through."""
         with self._lock:
             found = self._down.get(channel)
             if found is None:
                 return None
             error, until = found
-            if self.window is not None and time.monotonic() >= until:
+            now = time.monotonic()
+            if self.window is not None and now >= until:
                 # Let this one message probe the server; hold the others back meanwhile.
-                self._down[channel] = (error, time.monotonic() + self.window)
+                self._down[channel] = (error, now + self.window)
                 return None
-            return error
+            wait = max(until - now, 0.2) if self.window is not None else UNTRIED_RETRY_SECONDS
+            return DeliveryError(f"not tried: {error}", retry=True, retry_after=wait, untried=True)
 
     def record(self, channel: str, error: DeliveryError) -> None:
         with self._lock:
@@ -327,9 +339,9 @@ def send_one(
     if sender is None:
         error = DeliveryError(f"no sender is configured for {message.channel}", retry=False)
         return Result(message, at(), error=error)
-    outage = outages.blocked(message.channel)
-    if outage is not None:
-        return Result(message, at(), error=DeliveryError(f"not tried: {outage}", retry=True))
+    held_back = outages.blocked(message.channel)
+    if held_back is not None:
+        return Result(message, at(), error=held_back)
     try:
         sender.send(message)
     except DeliveryError as exc:
