@@ -598,7 +598,7 @@ class Bench:
         self.base_env["PYTHONUNBUFFERED"] = "1"
         self.base_env.pop("FLASK_APP", None)
         self.workers = int(self.base_env.get("KIOSK_WORKERS", "2"))
-        self.threads = int(self.base_env.get("KIOSK_THREADS", "8"))
+        self.threads = int(self.base_env.get("KIOSK_THREADS", "4"))
 
     def left(self) -> float:
         return self.deadline - time.monotonic()

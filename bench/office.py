@@ -526,7 +526,7 @@ class Bench:
             "PORT": str(self.app_port),
         }
         self.workers = int(self.env.get("KIOSK_WORKERS", "2"))
-        self.threads = int(self.env.get("KIOSK_THREADS", "8"))
+        self.threads = int(self.env.get("KIOSK_THREADS", "4"))
         self.backoff_cap = 30.0
         self.log_path = self.tmp / "gunicorn.log"
         self.process: Any = None
