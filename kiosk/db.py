@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 # BEGIN (BEGIN IMMEDIATE) instead of failing midway; readers use plain BEGIN and never
 # queue behind writers.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+# True for the one write that must never wait behind others: the tap that raises an alert.
+write_urgent: ContextVar[bool] = ContextVar("write_urgent", default=False)
 
 AFTER_COMMIT_HOOKS = "after_commit_hooks"
 # Outbox rows leased to this process's deliverer, handed over after the commit.
@@ -35,22 +37,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class _UrgentFirstLock:
+    """A lock for the threads of one process that lets urgent waiters go first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent: bool) -> None:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._held = True
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+
 class WriterLock:
-    """Queue writers to one SQLite file in order: threads on a lock, processes on flock.
+    """Queue writers to one SQLite file: threads on a lock (urgent first), processes on flock.
 
     SQLite's own busy handler makes a waiting writer sleep and poll, so under load the
     write lock often sits free while waiters sleep, and a writer can be passed over for
     seconds. Taking this lock before BEGIN IMMEDIATE hands the database to the next
-    writer the moment the last one commits.
+    writer the moment the last one commits, and a tap that raises an alert goes first.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._thread_lock = threading.Lock()
+        self._thread_lock = _UrgentFirstLock()
         self._fd: int | None = None
 
-    def acquire(self) -> None:
-        self._thread_lock.acquire()
+    def acquire(self, urgent: bool = False) -> None:
+        self._thread_lock.acquire(urgent)
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -136,7 +164,7 @@ def _prepare_sqlite(engine: Engine) -> None:
             with holders_lock:
                 held = key in holders
             if not held:
-                lock.acquire()
+                lock.acquire(urgent=write_urgent.get())
                 with holders_lock:
                     holders.add(key)
         try:
@@ -168,6 +196,16 @@ def after_commit(session: Session, hook: Callable[[], None]) -> None:
     hooks = session.info.setdefault(AFTER_COMMIT_HOOKS, [])
     if hook not in hooks:
         hooks.append(hook)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """Mark the enclosed write as the one that must not wait behind others."""
+    token = write_urgent.set(True)
+    try:
+        yield
+    finally:
+        write_urgent.reset(token)
 
 
 @contextlib.contextmanager

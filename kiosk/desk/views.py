@@ -170,6 +170,7 @@ def home() -> Any:
 
 @bp.post("/start")
 @csrf.exempt
+@webdb.urgent_write
 def start() -> Any:
     """The one tap: no login, no typing; a repeated tap returns the same encounter."""
     kiosk = _kiosk()
