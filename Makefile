@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-smoke lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/office.py
+
+# A few seconds of each benchmark: checks that they run and print their line, not speed.
+bench-smoke: $(VENV)/.installed-test
+	$(BIN)/python bench/alert_latency.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "alert_latency" and "p95_ms" in d, d'
+	$(BIN)/python bench/office.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "office" and "delivered" in d, d'
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
