@@ -3,6 +3,7 @@ clients for a kiosk and for the office, and a real SMTP server on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ from kiosk.auth.policy import DEVICE_COOKIE
 from kiosk.clock import now_utc
 from kiosk.db import make_engine, writing
 from kiosk.demo import seed
-from kiosk.models import Base, Kiosk, School
+from kiosk.models import Base, Encounter, Kiosk, OutboxMessage, School
 from kiosk.notify.channels import SmtpSender, senders_from_settings
 from kiosk.notify.worker import Policy, deliver_due
 from kiosk.protocol.scriptstore import current_script_version
@@ -198,6 +199,24 @@ def tap_start(client: FlaskClient, channel: str = "in_person") -> Any:
     return client.post("/desk/start", data={**start_fields(page), "channel": channel})
 
 
+def outbox_rows(app: Flask) -> list[OutboxMessage]:
+    """Every outbox row, oldest first."""
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def the_encounter(app: Flask) -> Encounter:
+    """The one encounter of a test that started one."""
+    with database(app).session_factory() as session:
+        return session.scalars(select(Encounter)).one()
+
+
+def tap_at(app: Flask, school: str = "Lincoln Elementary School") -> None:
+    """Enroll a kiosk at the school and tap its start control."""
+    client, _ = enroll_client(app, school)
+    assert tap_start(client).status_code == 302
+
+
 def deliver(app: Flask, now: Any = None, parallel: int = 1, **policy: Any) -> int:
     """Run one delivery round the way the worker does (one message at a time by default, so
     that servers scripted to answer in order see the rows in order)."""
@@ -233,16 +252,25 @@ class SmtpSink:
             return [str(m["Message-ID"]) for m in self.messages]
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpSink]:
+@contextlib.contextmanager
+def running_smtp(port: int | None = None) -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd, threaded) on a loopback port, for as long as needed."""
     from aiosmtpd.controller import Controller
 
-    port = free_port()
+    port = port or free_port()
     sink = SmtpSink("127.0.0.1", port)
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    yield sink
-    controller.stop()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    with running_smtp() as sink:
+        yield sink
 
 
 def smtp_settings(sink: SmtpSink | None = None, port: int | None = None) -> dict[str, Any]:

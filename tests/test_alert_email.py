@@ -7,11 +7,9 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask
 from sqlalchemy import select
 
 from kiosk.clock import now_utc
-from kiosk.models import Encounter, OutboxMessage
 from kiosk.notify.outbox import wake_event
 from kiosk.notify.worker import Deliverer, Policy
 from kiosk.webdb import database
@@ -24,17 +22,13 @@ from tests.conftest import (
     smtp_settings,
     tap_start,
 )
+from tests.conftest import (
+    outbox_rows as outbox,
+)
+from tests.conftest import (
+    the_encounter as only_encounter,
+)
 from tests.test_desk_flow import walk_all_steps
-
-
-def only_encounter(app: Flask) -> Encounter:
-    with database(app).session_factory() as session:
-        return session.scalars(select(Encounter)).one()
-
-
-def outbox(app: Flask) -> list[OutboxMessage]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def test_alert_arrives_with_school_local_time_and_no_student_data(

@@ -16,18 +16,13 @@ from kiosk.notify.escalation import escalate_due
 from kiosk.notify.links import Links
 from kiosk.notify.localtime import is_school_hours
 from kiosk.webdb import database
-from tests.conftest import csrf_token, tap_start
+from tests.conftest import csrf_token, tap_start, the_encounter
 from tests.test_cli import run
 from tests.test_office import login
 
 
 def escalate(app: Flask, at: datetime) -> int:
     return escalate_due(database(app).session_factory, Links.from_settings(app.config), at)
-
-
-def the_encounter(app: Flask) -> Encounter:
-    with database(app).session_factory() as session:
-        return session.scalars(select(Encounter)).one()
 
 
 def sent_to(app: Flask) -> list[tuple[str, int, int, str]]:

@@ -15,7 +15,7 @@ from kiosk import clock
 from kiosk.models import Acknowledgement, AuditEntry, Contact, Encounter, EncounterEvent
 from kiosk.notify.links import ack_token
 from kiosk.webdb import database
-from tests.conftest import csrf_token, deliver, enroll_client, tap_start
+from tests.conftest import csrf_token, deliver, enroll_client, tap_start, the_encounter
 
 DANA = "dana.reyes@demo-district.example"  # designee, Lincoln Elementary (level 1)
 MORGAN = "morgan.blake@demo-district.example"  # backup, Lincoln Elementary (level 2)
@@ -30,11 +30,6 @@ def login(app: Flask, email: str) -> FlaskClient:
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
-
-
-def the_encounter(app: Flask) -> Encounter:
-    with database(app).session_factory() as session:
-        return session.scalars(select(Encounter)).one()
 
 
 def acks(app: Flask) -> list[Acknowledgement]:

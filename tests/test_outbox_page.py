@@ -26,16 +26,14 @@ from tests.conftest import (
     smtp_settings,
     tap_start,
 )
+from tests.conftest import (
+    outbox_rows as rows,
+)
 from tests.test_office import login
 
 DANA = "dana.reyes@demo-district.example"  # designee, Lincoln Elementary School
 JORDAN = "jordan.kim@demo-district.example"  # designee, Riverside Middle School
 ADMIN = "admin@demo-district.example"
-
-
-def rows(app: Flask) -> list[OutboxMessage]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
 def tap_both_schools(app: Flask) -> None:

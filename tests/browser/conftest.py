@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REQUIRE_ALL, SmtpSink, free_port
+from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -52,14 +52,8 @@ def _browser_prerequisites() -> None:
 @pytest.fixture(scope="session")
 def smtp_sink() -> Iterator[SmtpSink]:
     """One real SMTP server on loopback for every browser test (aiosmtpd, threaded)."""
-    from aiosmtpd.controller import Controller
-
-    port = free_port()
-    sink = SmtpSink("127.0.0.1", port)
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink
-    controller.stop()
+    with running_smtp() as sink:
+        yield sink
 
 
 @dataclass

@@ -22,12 +22,13 @@ from sqlalchemy import select, update
 
 from kiosk.clock import now_utc
 from kiosk.db import writing
-from kiosk.models import Contact, Encounter, OutboxMessage, School
+from kiosk.models import Contact, School
 from kiosk.notify import formats, messages, webhook
 from kiosk.notify.channels import retry_after_seconds
 from kiosk.notify.messages import AlertFacts
 from kiosk.webdb import database
-from tests.conftest import deliver, enroll_client, tap_start
+from tests.conftest import deliver, enroll_client, tap_at, tap_start, the_encounter
+from tests.conftest import outbox_rows as rows
 from tests.test_desk_flow import walk_all_steps
 
 SECRET = "whsec-test-0123456789"
@@ -144,21 +145,6 @@ def hook(receiver: Receiver, fmt: str = "generic", secret: str | None = SECRET) 
         "webhook_format": fmt,
         "webhook_secret": secret,
     }
-
-
-def rows(app: Flask) -> list[OutboxMessage]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def the_encounter(app: Flask) -> Encounter:
-    with database(app).session_factory() as session:
-        return session.scalars(select(Encounter)).one()
-
-
-def tap_at(app: Flask, school: str = "Lincoln Elementary School") -> None:
-    client, _ = enroll_client(app, school)
-    assert tap_start(client).status_code == 302
 
 
 def receiver_verifies(secret: str, request: Received, now: float) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.clock import now_utc
-from kiosk.models import Encounter, OutboxMessage, WorkerHeartbeat
+from kiosk.models import WorkerHeartbeat
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.escalation import escalate_due
 from kiosk.notify.links import Links
@@ -35,7 +35,12 @@ from tests.conftest import (
     free_port,
     settings,
     smtp_settings,
+    tap_at,
     tap_start,
+    the_encounter,
+)
+from tests.conftest import (
+    outbox_rows as rows,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,21 +68,6 @@ def start_smtp(sink: SmtpSink) -> Any:
     controller = Controller(sink, hostname=sink.host, port=sink.port)
     controller.start()
     return controller
-
-
-def rows(app: Flask) -> list[OutboxMessage]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def the_encounter(app: Flask) -> Encounter:
-    with database(app).session_factory() as session:
-        return session.scalars(select(Encounter)).one()
-
-
-def tap_at(app: Flask, school: str = "Lincoln Elementary School") -> None:
-    client, _ = enroll_client(app, school)
-    assert tap_start(client).status_code == 302
 
 
 # --- SMTP replies ---------------------------------------------------------------------
