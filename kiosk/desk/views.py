@@ -234,21 +234,14 @@ def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
 
 
 def _document_label(encounter: Encounter) -> dict[str, Any] | None:
-    if encounter.doc_confirmed_type:
-        confirmed = DocType(encounter.doc_confirmed_type)
-        return {
-            "text": "Confirmed by the district office: " + DOC_LABELS[confirmed],
-            "meaning": DOC_MEANING[confirmed],
-            "confirmed": True,
-        }
-    if encounter.doc_first_impression:
-        impression = DocType(encounter.doc_first_impression)
-        return {
-            "text": "First impression: " + DOC_LABELS[impression],
-            "meaning": DOC_MEANING[impression],
-            "confirmed": False,
-        }
-    return None
+    """What the desk reads about the document: the office's confirmation wins."""
+    value = encounter.doc_confirmed_type or encounter.doc_first_impression
+    if not value:
+        return None
+    kind = DocType(value)
+    confirmed = encounter.doc_confirmed_type is not None
+    prefix = "Confirmed by the district office: " if confirmed else "First impression: "
+    return {"text": prefix + DOC_LABELS[kind], "meaning": DOC_MEANING[kind], "confirmed": confirmed}
 
 
 @bp.get("/status.json")
