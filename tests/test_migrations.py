@@ -13,19 +13,19 @@ from kiosk import migrate
 from kiosk.models import Base
 
 
-def check_fresh(url: str) -> None:
+def check_fresh(url: str) -> set[str]:
+    """Upgrade to head, check for drift (raises), and return the tables found."""
     migrate.upgrade(url)
     migrate.check(url)  # raises if the models and the migrations disagree
     engine = create_engine(url)
     try:
-        tables = set(inspect(engine).get_table_names())
+        return set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert set(Base.metadata.tables) <= tables
 
 
 def test_sqlite_upgrade_from_empty_has_no_drift(tmp_path: Any) -> None:
-    check_fresh(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert set(Base.metadata.tables) <= check_fresh(f"sqlite:///{tmp_path / 'fresh.db'}")
 
 
 def test_postgresql_upgrade_from_empty_has_no_drift() -> None:
@@ -40,7 +40,8 @@ def test_postgresql_upgrade_from_empty_has_no_drift() -> None:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        check_fresh(make_url(base).set(database=name).render_as_string(hide_password=False))
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        assert set(Base.metadata.tables) <= check_fresh(url)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
