@@ -188,10 +188,20 @@ def test_dashboard_ack_message_document_and_resolve(app: Flask, started: FlaskCl
     for what in ("on_scene", "counsel"):
         dana.post(f"{page}/mark/{what}", data={"csrf_token": token})
     dana.post(f"{page}/consent", data={"csrf_token": token, "result": "denied"})
-    response = dana.post(f"{page}/guardian", data={"csrf_token": token, "notice": "not_notified"})
-    assert response.status_code == 302
-    follow = dana.get(page).get_data(as_text=True)
-    assert "Say why the parent or guardian was not notified." in follow
+    response = dana.post(
+        f"{page}/guardian",
+        data={"csrf_token": token, "notice": "not_notified", "by": "Dana Reyes"},
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert 'id="reason-error">Say why the parent or guardian was not notified.' in body
+    assert 'value="Dana Reyes"' in body  # what was typed comes back
+    too_long = "Please wait. " * 30
+    response = dana.post(f"{page}/message", data={"csrf_token": token, "text": too_long})
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert 'id="text-error">Keep this under 300 characters.' in body
+    assert too_long.strip() in body
     dana.post(
         f"{page}/guardian",
         data={

@@ -345,21 +345,32 @@ def events_json(public_id: str) -> Response:
     )
 
 
-def _act(public_id: str, form: Any, action: Any, done: str) -> Response:
-    """Validate, run one operation, commit once, and come back to the record."""
+def _act(public_id: str, form: Any, action: Any, done: str, form_key: str | None = None) -> Any:
+    """Validate, run one operation, commit once, and come back to the record.
+
+    A form with a problem comes back as typed, with the message next to its field.
+    """
     record = _find(public_id)
     if form.validate_on_submit():
         try:
             action(record)
         except desk_ops.OperationError as exc:
-            flash(str(exc), "error")
+            webdb.session().rollback()
+            if form_key is None or exc.field is None or exc.field not in form:
+                flash(str(exc), "error")
+                return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+            form[exc.field].errors = [*form[exc.field].errors, str(exc)]
         else:
             webdb.session().commit()
             flash(done, "info")
-    else:
-        for field, errors in form.errors.items():
-            flash(f"{getattr(form, field).label.text}: {' '.join(errors)}", "error")
-    return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+            return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+    elif form_key is None:
+        flash("The page had expired. Please try again.", "error")
+        return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+    _audit("encounter.view", f"encounter:{record.public_id}")
+    webdb.session().commit()
+    context = {**_page_context(record), form_key: form}
+    return render_template("office/encounter.html", **context), 422
 
 
 def _contact_for(user: User, encounter: Encounter) -> Contact | None:
@@ -390,7 +401,7 @@ def acknowledge(public_id: str) -> Response:
 
 @bp.post("/office/encounters/<public_id>/message")
 @login_required(*OFFICE_ROLES)
-def message_desk(public_id: str) -> Response:
+def message_desk(public_id: str) -> Any:
     form = forms.DeskMessageForm()
     user = _user()
     return _act(
@@ -400,12 +411,13 @@ def message_desk(public_id: str) -> Response:
             webdb.session(), record, _actor(user), now_utc(), form.preset.data, form.text.data
         ),
         "Message sent to the desk.",
+        "message_form",
     )
 
 
 @bp.post("/office/encounters/<public_id>/document")
 @login_required(*OFFICE_ROLES)
-def confirm_document(public_id: str) -> Response:
+def confirm_document(public_id: str) -> Any:
     form = forms.ConfirmDocumentForm()
     user = _user()
     return _act(
@@ -415,6 +427,7 @@ def confirm_document(public_id: str) -> Response:
             webdb.session(), record, _actor(user), now_utc(), form.doc_type.data or ""
         ),
         "Document type confirmed. The desk's script follows it.",
+        "document_form",
     )
 
 
@@ -434,7 +447,7 @@ def mark(public_id: str, what: str) -> Response:
 
 @bp.post("/office/encounters/<public_id>/consent")
 @login_required(*OFFICE_ROLES)
-def consent_check(public_id: str) -> Response:
+def consent_check(public_id: str) -> Any:
     form = forms.ConsentCheckForm()
     user = _user()
     return _act(
@@ -444,12 +457,13 @@ def consent_check(public_id: str) -> Response:
             webdb.session(), record, _actor(user), now_utc(), form.result.data or ""
         ),
         "Consent check recorded.",
+        "consent_form",
     )
 
 
 @bp.post("/office/encounters/<public_id>/guardian")
 @login_required(*OFFICE_ROLES)
-def guardian_notice(public_id: str) -> Response:
+def guardian_notice(public_id: str) -> Any:
     form = forms.GuardianNoticeForm()
     user = _user()
 
@@ -469,12 +483,12 @@ def guardian_notice(public_id: str) -> Response:
             form.reason.data,
         )
 
-    return _act(public_id, form, run, "Parent or guardian notification recorded.")
+    return _act(public_id, form, run, "Parent or guardian notification recorded.", "guardian_form")
 
 
 @bp.post("/office/encounters/<public_id>/resolve")
 @login_required(*OFFICE_ROLES)
-def resolve(public_id: str) -> Response:
+def resolve(public_id: str) -> Any:
     form = forms.ResolveForm()
     user = _user()
     return _act(
@@ -489,6 +503,7 @@ def resolve(public_id: str) -> Response:
             form.notes.data,
         ),
         "Resolved. The kiosk has returned to its start screen.",
+        "resolve_form",
     )
 
 
