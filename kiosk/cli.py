@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from kiosk import migrate, webdb
+from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
@@ -32,10 +33,20 @@ outbox_cli = AppGroup("outbox", help="Delivery of alerts.")
 keys_cli = AppGroup("keys", help="Instance keys.")
 schools_cli = AppGroup("schools", help="The district and its schools.")
 contacts_cli = AppGroup("contacts", help="Who is alerted for a school, at which level.")
+audit_cli = AppGroup("audit", help="The hash-chained audit log.")
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, users_cli, kiosks_cli, outbox_cli, keys_cli, schools_cli, contacts_cli):
+    for group in (
+        db_cli,
+        users_cli,
+        kiosks_cli,
+        outbox_cli,
+        keys_cli,
+        schools_cli,
+        contacts_cli,
+        audit_cli,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
 
@@ -356,3 +367,16 @@ def demo_command() -> None:
         lines = demo.seed_or_report(session, app.config, now_utc())
     for line in lines:
         click.echo(line)
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain with the audit key; exit 1 at the first entry that fails."""
+    with webdb.database().session_factory() as session:
+        result = verify(session, current_app.config["AUDIT_KEY"])
+    if not result.ok:
+        raise click.ClickException(
+            f"audit chain broken at entry {result.first_bad_seq} "
+            f"({result.checked} entries before it verified)"
+        )
+    click.echo(f"audit chain verified: {result.checked} entries")

@@ -292,3 +292,21 @@ def test_acknowledged_late_is_recorded(app: Flask, started: FlaskClient) -> None
     finally:
         clock.set_offset(0)
     assert the_encounter(app).acknowledged_late is True
+
+
+def test_audit_chain_verifies_and_detects_tampering(app: Flask, started: FlaskClient) -> None:
+    from sqlalchemy import update
+
+    from kiosk.db import writing
+
+    encounter = the_encounter(app)
+    dana = login(app, DANA)
+    for _ in range(3):
+        assert dana.get(f"/office/encounters/{encounter.public_id}").status_code == 200
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0 and "3 entries" in result.output
+    with writing(), database(app).session_factory() as session, session.begin():
+        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="user:someone"))
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0 and "broken at entry 2" in result.output
