@@ -952,9 +952,14 @@ def parse_args(argv: list[str] | None) -> Options:
     return options
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
-    bench = Bench(options)
+def run_bench(
+    name: str,
+    bench: Any,
+    timeout: float,
+    report: Callable[[dict[str, Any]], str],
+    say: Callable[[str], None],
+) -> int:
+    """Run a benchmark under a watchdog; print one JSON line (the result or the error)."""
     printed = threading.Lock()
 
     def emit(payload: dict[str, Any]) -> None:
@@ -962,9 +967,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(payload), flush=True)
 
     def on_timeout() -> None:
-        log(f"overall timeout ({options.timeout:g}s): stopping")
+        say(f"overall timeout ({timeout:g}s): stopping")
         PROCESSES.stop_all(grace=2)
-        emit({"bench": "alert_latency", "error": f"timed out after {options.timeout:g}s"})
+        emit({"bench": name, "error": f"timed out after {timeout:g}s"})
         os._exit(2)
 
     interrupted = threading.Event()
@@ -975,7 +980,7 @@ def main(argv: list[str] | None = None) -> int:
         interrupted.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
-    watchdog = threading.Timer(options.timeout, on_timeout)
+    watchdog = threading.Timer(timeout, on_timeout)
     watchdog.daemon = True
     watchdog.start()
     atexit.register(PROCESSES.stop_all)
@@ -986,17 +991,28 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc(file=sys.stderr)
         bench.cleanup()
         watchdog.cancel()
-        emit({"bench": "alert_latency", "error": f"{type(exc).__name__}: {exc}"})
+        emit({"bench": name, "error": f"{type(exc).__name__}: {exc}"})
         return 1
     bench.cleanup()
     watchdog.cancel()
     emit(result)
-    log(
-        f"p95 {result['p95_ms']} ms (target < {TARGETS['p95_ms']:g}), "
-        f"ratio {result['ratio_to_floor']} (target >= {TARGETS['ratio_to_floor']:g}): "
-        + ("meets targets" if result["meets_targets"] else "MISSES targets")
-    )
+    say(report(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    return run_bench(
+        "alert_latency",
+        Bench(options),
+        options.timeout,
+        lambda result: (
+            f"p95 {result['p95_ms']} ms (target < {TARGETS['p95_ms']:g}), "
+            f"ratio {result['ratio_to_floor']} (target >= {TARGETS['ratio_to_floor']:g}): "
+            + ("meets targets" if result["meets_targets"] else "MISSES targets")
+        ),
+        log,
+    )
 
 
 if __name__ == "__main__":

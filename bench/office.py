@@ -41,7 +41,6 @@ process group and is killed on exit, error or timeout.
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import email
 import email.policy
@@ -50,14 +49,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,6 +73,7 @@ try:
         free_port,
         log_tail,
         percentile,
+        run_bench,
         run_cli,
         summary_ms,
         wait_ready,
@@ -90,6 +88,7 @@ except ModuleNotFoundError:  # run as `python bench/office.py`: bench/ itself is
         free_port,
         log_tail,
         percentile,
+        run_bench,
         run_cli,
         summary_ms,
         wait_ready,
@@ -1100,40 +1099,13 @@ def parse_args(argv: list[str] | None) -> Options:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    bench = Bench(options)
-    printed = threading.Lock()
-
-    def emit(payload: dict[str, Any]) -> None:
-        with printed:
-            print(json.dumps(payload), flush=True)
-
-    def on_timeout() -> None:
-        log(f"overall timeout ({options.timeout:g}s): stopping")
-        PROCESSES.stop_all(grace=2)
-        emit({"bench": "office", "error": f"timed out after {options.timeout:g}s"})
-        os._exit(2)
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    watchdog = threading.Timer(options.timeout, on_timeout)
-    watchdog.daemon = True
-    watchdog.start()
-    atexit.register(PROCESSES.stop_all)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        result = bench.run()
-    except (Exception, KeyboardInterrupt) as exc:
-        traceback.print_exc(file=sys.stderr)
-        bench.cleanup()
-        watchdog.cancel()
-        emit({"bench": "office", "error": f"{type(exc).__name__}: {exc}"})
-        return 1
-    bench.cleanup()
-    watchdog.cancel()
-    emit(result)
-    log("meets targets" if result["meets_targets"] else "MISSES targets")
-    return 0
+    return run_bench(
+        "office",
+        Bench(options),
+        options.timeout,
+        lambda result: "meets targets" if result["meets_targets"] else "MISSES targets",
+        log,
+    )
 
 
 if __name__ == "__main__":
