@@ -261,7 +261,8 @@ def withdraw_named_person(
     record_event(session, encounter, "person_withdrawn", actor, now, {"named_person_id": person.id})
 
 
-def _document(session: Session, encounter: Encounter, now: datetime) -> Document:
+def ensure_document(session: Session, encounter: Encounter, now: datetime) -> Document:
+    """Return the encounter's document, creating the row on first use."""
     document = session.scalar(
         select(Document).where(Document.encounter_id == encounter.id, Document.position == 1)
     )
@@ -292,7 +293,7 @@ def save_triage(
     before = TriageAnswers.from_mapping(json.loads(existing.answers) if existing else {})
     if existing is None and not any(answers.to_dict().values()):
         return None  # an empty form on a step never answered records nothing
-    document = existing or _document(session, encounter, now)
+    document = existing or ensure_document(session, encounter, now)
     impression = triage(answers)
     changed: dict[str, Any] = {}
     if before != answers:
@@ -347,7 +348,7 @@ def save_document_details(
     _require_desk_open(encounter)
     if first_document(session, encounter) is None and not any(asdict(values).values()):
         return {}
-    document = _document(session, encounter, now)
+    document = ensure_document(session, encounter, now)
     changed = _changes(document, asdict(values))
     if changed:
         record_event(session, encounter, "document_details", actor, now, changed)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from kiosk.models import Acknowledgement, Contact, DeskMessage, Document, Encounter, User
 from kiosk.protocol.documents import DocType
-from kiosk.protocol.encounters import OperationError, first_document
+from kiosk.protocol.encounters import OperationError, ensure_document
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.state import Status, is_active, move
 
@@ -188,10 +188,7 @@ def confirm_document(
         confirmed = DocType(doc_type)
     except ValueError as exc:
         raise OperationError("Choose a document type.", field="doc_type") from exc
-    document = first_document(session, encounter)
-    if document is None:
-        document = Document(encounter_id=encounter.id, position=1, answers="{}", created_at=now)
-        session.add(document)
+    document = ensure_document(session, encounter, now)
     document.confirmed_type = confirmed.value
     document.confirmed_by_user_id = actor.user_id
     document.confirmed_at = now
