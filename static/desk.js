@@ -1,4 +1,4 @@
-// The kiosk: privacy cover, alert state without reloading, and gentle word warnings.
+// The kiosk: privacy cover, live alert state and "Now" panel, and gentle word warnings.
 (function () {
   "use strict";
   var body = document.body;
@@ -42,25 +42,24 @@
     });
   }
 
-  // Alert state: poll every two seconds; reload to the start screen once the desk is closed.
-  var state = document.getElementById("alert-state");
-  var statusUrl = body.getAttribute("data-status-url");
-  function poll() {
-    if (!statusUrl || !state) { return; }
-    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (data) {
-        if (!data) { return; }
-        if (!data.open) { window.location.assign("/desk/"); return; }
-        if (data.alert && state.textContent !== data.alert.text) {
-          state.textContent = data.alert.text;
-          state.className = "alert-state alert-" + data.alert.state;
-        }
-        update(data);
-      })
-      .catch(function () { /* the next poll tries again */ });
+  // The idle screen asks where our staff member is only beside "reporting from elsewhere".
+  var place = document.getElementById("offsite-place");
+  if (place) {
+    var channels = document.querySelectorAll("input[name='channel']");
+    var follow = function () {
+      var chosen = document.querySelector("input[name='channel']:checked");
+      place.classList.toggle("hidden", !chosen || chosen.value !== "offsite");
+    };
+    channels.forEach(function (input) { input.addEventListener("change", follow); });
+    follow();
   }
-  if (state && statusUrl) { setInterval(poll, 2000); }
+
+  // "Started by mistake" leaves the screen when its window ends.
+  var mistake = document.getElementById("mistake");
+  if (mistake) {
+    var left = parseInt(mistake.getAttribute("data-seconds") || "0", 10);
+    setTimeout(function () { mistake.classList.add("hidden"); }, Math.max(0, left) * 1000);
+  }
 
   function show(id, visible) {
     var el = document.getElementById(id);
@@ -71,9 +70,7 @@
     var el = document.getElementById(id);
     if (el && el.textContent !== text) { el.textContent = text; }
   }
-  function fillList(id, lines) {
-    var list = document.getElementById(id);
-    if (!list) { return; }
+  function fill(list, lines) {
     while (list.firstChild) { list.removeChild(list.firstChild); }
     lines.forEach(function (line) {
       var li = document.createElement("li");
@@ -81,6 +78,29 @@
       list.appendChild(li);
     });
   }
+  function fillList(id, lines) {
+    var list = document.getElementById(id);
+    if (list) { fill(list, lines); }
+  }
+  function element(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) { el.className = className; }
+    if (text) { el.textContent = text; }
+    return el;
+  }
+  function linesOf(block) {
+    var columns = element("div", "guidance-columns");
+    [["Do", "do-lines", block.do], ["Never", "never-lines", block.never]].forEach(function (part) {
+      var column = element("div");
+      column.appendChild(element("h2", "lines-heading", part[0]));
+      var list = element("ul", part[1]);
+      fill(list, part[2]);
+      column.appendChild(list);
+      columns.appendChild(column);
+    });
+    return columns;
+  }
+
   var countdown = document.getElementById("countdown");
   var secondsLeft = countdown && countdown.getAttribute("data-seconds") !== "" ?
     parseInt(countdown.getAttribute("data-seconds"), 10) : null;
@@ -93,9 +113,45 @@
     if (secondsLeft !== null && secondsLeft > 0) { secondsLeft -= 1; drawCountdown(); }
   }, 1000);
 
-  // Everything that changes without the desk doing anything: acknowledgement, messages,
-  // escalation, the confirmed document and the script that follows it.
+  // The "Now" panel: the most urgent situation's lines, the others folded below.
+  function drawPanel(panel) {
+    var now = document.getElementById("now");
+    var say = document.getElementById("say-line");
+    if (!now || !say || !panel) { return; }
+    var earlier = document.getElementById("earlier");
+    var keys = panel.earlier.map(function (b) { return b.situation; }).join(",");
+    if (say.getAttribute("data-situation") !== panel.situation) {
+      now.setAttribute("data-situation", panel.situation);
+      say.setAttribute("data-situation", panel.situation);
+      setText("now-label", panel.label);
+      say.textContent = panel.say;
+      fillList("do-lines", panel.do);
+      fillList("never-lines", panel.never);
+    }
+    if (earlier && earlier.getAttribute("data-keys") !== keys) {
+      earlier.setAttribute("data-keys", keys);
+      while (earlier.firstChild) { earlier.removeChild(earlier.firstChild); }
+      panel.earlier.forEach(function (block) {
+        var details = element("details", "earlier-block");
+        details.appendChild(element("summary", "", "Also recorded: " + block.label));
+        details.appendChild(element("p", "earlier-say", block.say));
+        details.appendChild(linesOf(block));
+        earlier.appendChild(details);
+      });
+      earlier.classList.toggle("hidden", panel.earlier.length === 0);
+    }
+    setText("step-say", panel.step_say || "");
+    show("step-say-line", !!panel.step_say);
+  }
+
+  // Everything that changes without the desk doing anything: the alert, acknowledgement,
+  // messages, escalation, the confirmed document and the words that follow it.
   function update(data) {
+    var state = document.getElementById("alert-state");
+    if (data.alert && state && state.textContent !== data.alert.text) {
+      state.textContent = data.alert.text;
+      state.className = "alert-state alert-" + data.alert.state;
+    }
     if (data.ack) { setText("ack-state", data.ack.text); }
     show("ack-state", !!data.ack);
     show("message-note", data.messages && data.messages.unread > 0);
@@ -109,19 +165,35 @@
         drawCountdown();
       }
     }
+    // The cover stays neutral, but never hides what the desk must act on.
+    var call = data.cover || {};
+    show("cover-dot", !!call.message);
+    setText("cover-numbers", (call.numbers || []).join(", "));
+    show("cover-call", !!(call.numbers && call.numbers.length));
     if (data.document) {
       setText("impression-label", data.document.text);
-      var meaning = document.getElementById("impression-meaning");
-      if (meaning && data.document.meaning) { setText("impression-meaning", data.document.meaning); }
+      if (data.document.meaning) { setText("impression-meaning", data.document.meaning); }
     }
-    var say = document.getElementById("say-line");
-    if (data.script && say && say.getAttribute("data-situation") !== data.script.situation) {
-      say.setAttribute("data-situation", data.script.situation);
-      say.textContent = data.script.say;
-      fillList("do-lines", data.script.do);
-      fillList("never-lines", data.script.never);
-    }
+    drawPanel(data.panel);
   }
+
+  // The server sets the pace: quick while the alert goes out or an acknowledgement is
+  // awaited, every two seconds otherwise. One request at a time.
+  var statusUrl = body.getAttribute("data-status-url");
+  var pace = parseInt(body.getAttribute("data-poll-ms") || "2000", 10);
+  function poll() {
+    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        if (!data.open) { window.location.assign("/desk/"); return; }
+        if (data.poll_ms) { pace = data.poll_ms; }
+        update(data);
+      })
+      .catch(function () { /* the next poll tries again */ })
+      .then(function () { setTimeout(poll, pace); });
+  }
+  if (statusUrl && document.getElementById("alert-state")) { setTimeout(poll, pace); }
 
   // A gentle warning, never a block, when words about immigration status appear.
   var words = (body.getAttribute("data-status-words") || "").split("|").filter(Boolean);

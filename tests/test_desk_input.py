@@ -23,10 +23,10 @@ FIELDS = [
     ("/desk/agents", "/desk/agents", "agency_printed", Agent.agency_printed.type.length),
     ("/desk/request", "/desk/request", "request_other", Encounter.request_other.type.length),
     ("/desk/request", "/desk/request", "purpose", TEXT_LIMIT),
-    ("/desk/request", "/desk/request/people", "person_name", 200),
-    ("/desk/document", "/desk/document/details", "issuer", Document.issuer.type.length),
-    ("/desk/document", "/desk/document/details", "case_number", Document.case_number.type.length),
-    ("/desk/document", "/desk/document/details", "names_addresses", TEXT_LIMIT),
+    ("/desk/request", "/desk/request", "person_name", 200),
+    ("/desk/document", "/desk/document", "issuer", Document.issuer.type.length),
+    ("/desk/document", "/desk/document", "case_number", Document.case_number.type.length),
+    ("/desk/document", "/desk/document", "names_addresses", TEXT_LIMIT),
     ("/desk/exigency", "/desk/exigency", "exigency_reason", TEXT_LIMIT),
     ("/desk/exigency", "/desk/exigency", "exigency_directives", TEXT_LIMIT),
     ("/desk/outcome", "/desk/outcome", "entry_areas", TEXT_LIMIT),
@@ -118,7 +118,6 @@ def test_empty_steps_are_accepted_and_record_nothing(open_desk: FlaskClient, app
         ("/desk/agents", "/desk/agents"),
         ("/desk/request", "/desk/request"),
         ("/desk/document", "/desk/document"),
-        ("/desk/document", "/desk/document/details"),
         ("/desk/exigency", "/desk/exigency"),
         ("/desk/outcome", "/desk/outcome"),
     ]:
@@ -132,9 +131,18 @@ def test_empty_steps_are_accepted_and_record_nothing(open_desk: FlaskClient, app
 
 
 def test_empty_name_gets_a_message(open_desk: FlaskClient) -> None:
-    response = post(open_desk, "/desk/request", "/desk/request/people", person_name="  ")
+    response = post(
+        open_desk,
+        "/desk/request",
+        "/desk/request",
+        person_name="  ",
+        purpose="Asked about a student.",
+        action="add_person",
+    )
     assert response.status_code == 422
-    assert "Type the name" in field_error(response.get_data(as_text=True), "person_name")
+    body = response.get_data(as_text=True)
+    assert "Type the name" in field_error(body, "person_name")
+    assert "Asked about a student." in body  # what else was typed comes back
 
 
 def test_bad_time_and_bad_number_are_explained_and_kept(open_desk: FlaskClient) -> None:
@@ -199,7 +207,8 @@ def test_names_are_kept_out_of_events(open_desk: FlaskClient, app: Flask) -> Non
     post(
         open_desk,
         "/desk/request",
-        "/desk/request/people",
+        "/desk/request",
+        action="add_person",
         person_name="Ana Example",
         relation="student",
     )

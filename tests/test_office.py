@@ -183,7 +183,7 @@ def test_dashboard_ack_message_document_and_resolve(app: Flask, started: FlaskCl
     assert "Confirmed by the district office: Administrative warrant" in desk
     assert 'data-situation="doc:administrative_warrant"' in desk
     live = started.get("/desk/status.json?step=document").get_json()
-    assert live["script"]["situation"] == "doc:administrative_warrant"
+    assert live["panel"]["situation"] == "doc:administrative_warrant"
 
     for what in ("on_scene", "counsel"):
         dana.post(f"{page}/mark/{what}", data={"csrf_token": token})

@@ -201,9 +201,10 @@ def test_document_page_offers_camera_upload_and_says_not_to_photograph_a_badge(
     open_desk: FlaskClient,
 ) -> None:
     page = open_desk.get("/desk/document").get_data(as_text=True)
+    form = page.split('<form method="post" action="/desk/document"')[1].split("</form>")[0]
+    assert 'enctype="multipart/form-data"' in form  # one form: a photo keeps what is typed
     section = page.split('<section id="photos"')[1].split("</section>")[0]
-    assert 'enctype="multipart/form-data"' in section
-    assert 'action="/desk/document/photos"' in section
+    assert 'name="action" value="photo"' in section
     assert re.search(r'<input[^>]*accept="image/jpeg,image/png"[^>]*type="file"', section)
     assert 'capture="environment"' in section
     assert (
@@ -294,7 +295,7 @@ def test_photo_is_linked_to_the_document_once_there_is_one(
     assert upload(open_desk, jpeg_with_gps()).status_code == 302
     token = csrf_token(open_desk, "/desk/document")
     response = open_desk.post(
-        "/desk/document/details", data={"csrf_token": token, "issuer": "District Court"}
+        "/desk/document", data={"csrf_token": token, "issuer": "District Court"}
     )
     assert response.status_code == 302
     assert upload(open_desk, jpeg_with_gps()).status_code == 302

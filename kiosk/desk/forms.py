@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
+    BooleanField,
     Field,
     HiddenField,
     IntegerField,
@@ -21,6 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from kiosk.forms import CleanText, note, options, strip_or_none, text
 from kiosk.models import Agent, Document, Encounter
+from kiosk.protocol import encounters as ops
 from kiosk.protocol.documents import TRIAGE_QUESTIONS
 
 YES_NO_UNSURE = [("yes", "Yes"), ("no", "No"), ("unsure", "Not sure")]
@@ -41,28 +44,44 @@ AGENCIES = [
     ("unknown", "Unknown"),
 ]
 ID_SHOWN = [
-    ("freely", "Shown without asking"),
-    ("when_asked", "Shown when asked"),
+    ("freely", "Shown on arrival, without asking"),
+    ("when_asked", "Shown only when asked"),
     ("refused", "Refused to show"),
-    ("hidden", "Covered or hidden"),
+    ("hidden", "Hidden after being shown"),
 ]
+assert tuple(k for k, _ in ID_SHOWN) == ops.ID_SHOWN
 ATTIRE = [("uniform", "Uniform"), ("plain", "Plain clothes")]
+CHANNELS = [
+    ("in_person", "In person"),
+    ("phone", "Phone"),
+    ("email", "Email"),
+    ("letter", "Letter"),
+    ("offsite", "Our staff, reporting from elsewhere"),
+]
 PLACES = [
     ("front_desk", "Front desk"),
     ("entrance", "Entrance"),
     ("lobby", "Lobby"),
     ("parking_lot", "Parking lot"),
-    ("bus", "Bus"),
+    ("bus", "Bus or bus stop"),
+    ("field_trip", "Field trip"),
     ("event", "School event"),
     ("phone", "Phone"),
+    ("elsewhere", "Somewhere else"),
 ]
+# Where our own staff may report from: offered before the tap, beside the channel.
+OFFSITE_PLACES = [(k, v) for k, v in PLACES if k in (*ops.OFFSITE_PLACES, "elsewhere")]
 REQUEST_KINDS = [
-    ("student_info", "Information or records about a student"),
-    ("student_access", "To see or speak with a student"),
-    ("staff", "Information about, or access to, a staff member"),
+    ("student_access", "A student: to see, speak with or take them"),
+    ("student_info", "A student's records or information"),
+    ("staff", "A staff member"),
+    ("adult", "A parent, guardian or other adult at the school"),
     ("entry", "To enter areas that are not public"),
     ("other", "Something else"),
 ]
+assert tuple(k for k, _ in CHANNELS) == ops.CHANNELS
+assert tuple(k for k, _ in PLACES) == ops.PLACES
+assert tuple(k for k, _ in REQUEST_KINDS) == ops.REQUEST_KINDS
 RELATIONS = [
     ("student", "Student"),
     ("staff", "Staff member"),
@@ -106,19 +125,41 @@ class StartForm(FlaskForm):
 
     channel = RadioField(
         "How is the request made?",
-        choices=options(
-            [
-                ("in_person", "In person"),
-                ("phone", "Phone"),
-                ("email", "Email"),
-                ("letter", "Letter"),
-            ]
-        ),
+        choices=options(CHANNELS),
         default="in_person",
+        validators=[Optional()],
+    )
+    place = RadioField(
+        "Where is our staff member?",
+        choices=options(OFFSITE_PLACES),
         validators=[Optional()],
     )
     nonce = HiddenField()
     start_token = HiddenField()
+
+
+class ChannelForm(FlaskForm):
+    """Correct, after the tap, how the request is made and where."""
+
+    channel = RadioField(
+        "How the request is made", choices=options(CHANNELS), validators=[Optional()]
+    )
+    place = RadioField("Where", choices=options(PLACES), validators=[Optional()])
+
+
+class MistakeForm(FlaskForm):
+    """Confirm a stand-down; the person who identified confirms with their PIN."""
+
+    pin = PasswordField(
+        "Your PIN",
+        validators=[Length(max=6, message="The PIN has six digits."), CleanText()],
+        render_kw={
+            "inputmode": "numeric",
+            "autocomplete": "off",
+            "maxlength": 6,
+            "pattern": "[0-9]*",
+        },
+    )
 
 
 class StaffPickForm(FlaskForm):
@@ -153,8 +194,13 @@ class AgentForm(FlaskForm):
     phone = text("Phone", Agent.phone)
     supervisor_name = text("Supervisor's name", Agent.supervisor_name)
     supervisor_phone = text("Supervisor's phone", Agent.supervisor_phone)
-    id_shown = radio("Identification", ID_SHOWN)
+    id_shown = MultiCheckboxField(
+        "Identification (choose every one that happened)",
+        choices=options(ID_SHOWN),
+        validators=[Optional()],
+    )
     attire = radio("Dress", ATTIRE)
+    card_kept = BooleanField("A business card was given and kept")
 
 
 class RequestForm(FlaskForm):
@@ -175,9 +221,12 @@ class RequestForm(FlaskForm):
     consent_claim = note(
         "What they said about that agreement", Encounter.consent_claim, RECORD_ONLY
     )
-
-
-class PersonForm(FlaskForm):
+    child_with = text(
+        "Staff member who stays with the child",
+        Encounter.child_with,
+        "Away from the encounter. The district office arranges the child's care.",
+    )
+    # The name being added sits in the same form, so adding it keeps everything typed.
     person_name = StringField(
         "Name as the agent said it",
         description=RECORD_ONLY,
@@ -189,6 +238,11 @@ class PersonForm(FlaskForm):
         render_kw={"maxlength": NAME_LIMIT, "autocomplete": "off"},
     )
     relation = radio("This person is", RELATIONS)
+
+    def validate_request_kinds(self, field: Field) -> None:
+        # A forged value is refused, never stored.
+        if any(k not in ops.REQUEST_KINDS for k in field.data or []):
+            raise ValidationError("Choose from the list.")
 
 
 def triage_form_class() -> type[FlaskForm]:
@@ -207,7 +261,30 @@ def triage_form_class() -> type[FlaskForm]:
 TriageForm = triage_form_class()
 
 
-class DocumentDetailsForm(FlaskForm):
+PHOTO_HINT = "Photograph the document or a business card. Do not photograph a badge or ID card."
+PHOTO_KINDS = [("document", "The document"), ("business_card", "A business card")]
+
+
+class DocumentForm(TriageForm):  # type: ignore[misc, valid-type]
+    """The whole document step in one form: picks, questions, photo and details.
+
+    Whichever button is tapped, everything typed or chosen on the page is saved with it.
+    """
+
+    photo = FileField(
+        "Photo",
+        description=PHOTO_HINT,
+        # The tablet opens its back camera; a PC offers a file. The server checks the
+        # content whatever this says.
+        render_kw={"accept": "image/jpeg,image/png", "capture": "environment"},
+    )
+    photo_kind = RadioField(
+        "What the photo shows",
+        choices=options(PHOTO_KINDS),
+        default="document",
+        validators=[Optional()],
+    )
+
     issuer = text("Court or agency that issued it, as printed", Document.issuer)
     case_number = text("Case or file number", Document.case_number)
     dates = text("Dates on it", Document.dates)
@@ -217,6 +294,7 @@ class DocumentDetailsForm(FlaskForm):
         RECORD_ONLY + " Add people's names to the list on the Request step.",
     )
     matches_school = radio("Does it name this school's address?", YES_NO_UNSURE)
+    names_person = radio("Does it name a person?", YES_NO_UNSURE)
 
 
 class ExigencyForm(FlaskForm):

@@ -1,4 +1,9 @@
-"""The kiosk: idle screen, one-tap start, and the guided capture. URLs carry no ids."""
+"""The kiosk: idle screen, one-tap start, fast paths and the guided capture. URLs carry no ids.
+
+Every screen of an open encounter carries the "Now" panel: the words for the most urgent
+situation recorded so far. Each step is one form, so no button on a page drops what was
+typed on it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
@@ -27,19 +33,21 @@ from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
 from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, User
 from kiosk.notify.links import Links
-from kiosk.notify.localtime import clock_time
+from kiosk.notify.localtime import clock_time, local
+from kiosk.photos import discard_file
 from kiosk.protocol import encounters as ops
 from kiosk.protocol import office as office_ops
-from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType, TriageAnswers
+from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, PICKS, TRIAGE_QUESTIONS, DocType
 from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
-from kiosk.protocol.scripts import STEPS, Block
+from kiosk.protocol.scripts import STEPS, Block, ScriptPack
 from kiosk.protocol.scriptstore import pack_by_id
 from kiosk.protocol.staff import check_pin, desk_staff
+from kiosk.protocol.state import is_active
 from kiosk.security import csrf
 
 STEP_LABELS = {
-    "start": "Start",
+    "start": "Now",
     "staff": "Your name",
     "agents": "Agents",
     "request": "Request",
@@ -49,6 +57,29 @@ STEP_LABELS = {
     "close": "Finish",
 }
 INVALID = 422
+# Steps whose own words ask the agent for something: kept in view below a more urgent panel.
+ASKING_STEPS = ("agents", "request", "document")
+# How often the desk asks for news: fast while something can change any moment (the
+# alert going out, an acknowledgement awaited), calm otherwise.
+FAST_POLL_MS = 400
+CALM_POLL_MS = 2000
+# Where each fast path lands: the short form for that situation.
+FAST_PATH_PAGES = {
+    "emergency": "desk.exigency",
+    "entering": "desk.outcome",
+    "student": "desk.request_step",
+    "records": "desk.request_step",
+    "staff": "desk.request_step",
+    "parent": "desk.request_step",
+}
+FAST_PATH_WORDS = {
+    "emergency": "Recorded: they say it is an emergency. The district office is alerted.",
+    "entering": "Recorded: they are going in.",
+    "student": "Recorded: they want a student.",
+    "records": "Recorded: they want records or information.",
+    "staff": "Recorded: they want a staff member.",
+    "parent": "Recorded: they want a parent, guardian or other adult.",
+}
 
 
 def _kiosk() -> Kiosk:
@@ -69,15 +100,42 @@ def _desk_user(encounter: Encounter) -> User | None:
     return webdb.session().scalar(select(User).where(User.public_id == mark.get("user")))
 
 
-def _actor(encounter: Encounter) -> Actor:
-    user = _desk_user(encounter)
+def _actor(encounter: Encounter, user: User | None = None) -> Actor:
+    user = user or _desk_user(encounter)
     return ops.kiosk_actor(_kiosk(), user.id if user else None, user.display_name if user else "")
 
 
-def _block(encounter: Encounter, step: str) -> Block:
+def _links() -> Links:
+    return Links.from_settings(current_app.config)
+
+
+def _pack(encounter: Encounter) -> ScriptPack:
     assert encounter.script_version_id is not None
-    pack = pack_by_id(webdb.session(), encounter.script_version_id)
-    return pack.block(step, ops.facts_for(encounter))
+    return pack_by_id(webdb.session(), encounter.script_version_id)
+
+
+def _block_data(block: Block) -> dict[str, Any]:
+    return {
+        "situation": block.situation,
+        "label": block.label,
+        "say": block.say,
+        "do": list(block.do),
+        "never": list(block.never),
+    }
+
+
+def _panel(encounter: Encounter, step: str) -> dict[str, Any]:
+    """The "Now" panel: the most urgent situation's lines, unfolded; the others folded."""
+    pack = _pack(encounter)
+    facts = ops.facts_for(encounter)
+    panel = pack.panel(step, facts)
+    own = pack.step_block(step, facts)
+    return {
+        **_block_data(panel.top),
+        "earlier": [_block_data(b) for b in panel.earlier],
+        # The step's own question, when the panel shows something more urgent.
+        "step_say": own.say if step in ASKING_STEPS and own is not panel.top else None,
+    }
 
 
 def _alert(encounter: Encounter) -> dict[str, Any]:
@@ -91,7 +149,7 @@ def _alert(encounter: Encounter) -> dict[str, Any]:
         text = f"Not delivered yet: call the office at {numbers}"
     else:
         text = "Notifying the office…"
-    return {"state": state.state, "text": text}
+    return {"state": state.state, "text": text, "phones": state.phones}
 
 
 STEP_ENDPOINTS = {step: f"desk.{step}" for step in STEPS} | {
@@ -105,23 +163,22 @@ def _page(
 ) -> Any:
     now = now_utc()
     live = _live(encounter, step)
+    window = current_app.config["MISTAKE_WINDOW_SECONDS"]
     body = render_template(
         f"desk/{template or step}.html",
         step=step,
         steps=[(s, STEP_LABELS[s], STEP_ENDPOINTS[s]) for s in STEPS],
         encounter=encounter,
-        block=_block(encounter, step),
+        panel=live["panel"],
         live=live,
         alert=live["alert"],
         desk_user=_desk_user(encounter),
-        can_stand_down=ops.can_stand_down(
-            encounter, now, current_app.config["MISTAKE_WINDOW_SECONDS"]
-        ),
+        mistake_seconds=ops.stand_down_seconds_left(encounter, now, window),
         doc_labels=DOC_LABELS,
         doc_meaning=DOC_MEANING,
         doc_type=DocType,
         status_words=STATUS_WORDS,
-        mistake_form=forms.EmptyForm(formdata=None),
+        empty_form=forms.EmptyForm(formdata=None),
         **context,
     )
     return body, status
@@ -135,19 +192,34 @@ def _warn_status_words(*values: str | None) -> None:
         flash(WARNING, "warning")
 
 
-def _next(step: str) -> Response:
+def _top(encounter: Encounter, step: str) -> str:
+    return _pack(encounter).block(step, ops.facts_for(encounter)).situation
+
+
+def _after_save(step: str, encounter: Encounter, before: str) -> Response:
+    """Go on to the next step; the guided steps never carry the desk onto Finish.
+
+    Every step shows the "Now" panel, so wherever the desk lands it has the words the
+    situation needs; when a save changed them, the desk is told so.
+    """
+    if _top(encounter, step) != before:
+        flash("Saved. The words to say have changed.", "info")
     index = STEPS.index(step)
-    return redirect(url_for(STEP_ENDPOINTS[STEPS[min(index + 1, len(STEPS) - 1)]]))
+    following = STEPS[min(index + 1, len(STEPS) - 1)]
+    if following == "close":
+        flash("Saved.", "info")
+        return redirect(url_for(STEP_ENDPOINTS[step]))
+    return redirect(url_for(STEP_ENDPOINTS[following]))
 
 
-def with_encounter(view: Callable[[Encounter], Any]) -> Callable[[], Any]:
+def with_encounter(view: Callable[..., Any]) -> Callable[..., Any]:
     """Give the view the kiosk's open encounter, or send the desk back to idle."""
 
-    def wrapped() -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
         encounter = _open_encounter()
         if encounter is None:
             return redirect(url_for("desk.home"))
-        return view(encounter)
+        return view(encounter, *args, **kwargs)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
@@ -165,7 +237,18 @@ def home() -> Any:
             start_token=start_token(current_app.config["SECRET_KEY"], kiosk.device_hash or ""),
         )
         return render_template("desk/idle.html", form=form, school=kiosk.school)
-    return _page("start", encounter, form=forms.EmptyForm())
+    return _start_page(encounter, _channel_form(encounter))
+
+
+def _channel_form(encounter: Encounter) -> forms.ChannelForm:
+    return forms.ChannelForm(data={"channel": encounter.channel, "place": encounter.place})
+
+
+def _start_page(encounter: Encounter, channel_form: forms.ChannelForm, status: int = 200) -> Any:
+    words = dict(forms.CHANNELS).get(encounter.channel, encounter.channel)
+    if encounter.place and encounter.place != "phone":
+        words += ", " + dict(forms.PLACES).get(encounter.place, encounter.place).lower()
+    return _page("start", encounter, status, channel_form=channel_form, channel_words=words)
 
 
 @bp.post("/start")
@@ -180,14 +263,11 @@ def start() -> Any:
     ):
         return redirect(url_for("desk.home"))
     channel = form.channel.data if form.channel.data in ops.CHANNELS else "in_person"
+    # An off-site place is only asked beside "our staff, reporting from elsewhere".
+    place = form.place.data if channel == "offsite" else None
     db = webdb.session()
     ops.start_encounter(
-        db,
-        kiosk,
-        channel,
-        (form.nonce.data or "")[:64],
-        now_utc(),
-        Links.from_settings(current_app.config),
+        db, kiosk, channel, (form.nonce.data or "")[:64], now_utc(), _links(), place=place
     )
     db.commit()
     return redirect(url_for("desk.home"))
@@ -199,37 +279,46 @@ def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
     now = now_utc()
     zone = encounter.school.timezone
     ack = office_ops.first_acknowledgement(db, encounter)
-    unread = db.scalar(
-        select(func.count())
-        .select_from(DeskMessage)
-        .where(DeskMessage.encounter_id == encounter.id, DeskMessage.revealed_at.is_(None))
+    unread = int(
+        db.scalar(
+            select(func.count())
+            .select_from(DeskMessage)
+            .where(DeskMessage.encounter_id == encounter.id, DeskMessage.revealed_at.is_(None))
+        )
+        or 0
     )
     escalation = ops.escalation_state(db, encounter, now)
+    alert = _alert(encounter)
+    numbers = [{"label": label, "number": number} for label, number in escalation.numbers]
+    if not numbers and alert["state"] == "undelivered":
+        numbers = [{"label": "Call", "number": phone} for phone in alert["phones"]]
+    awaited = ack is None and is_active(encounter.status)
     live: dict[str, Any] = {
-        "alert": _alert(encounter),
+        "alert": {"state": alert["state"], "text": alert["text"]},
         "ack": None
         if ack is None
         else {
             "text": f"Acknowledged by {office_ops.acknowledger_name(db, ack)} "
             f"at {clock_time(ack.at, zone)}"
         },
-        "messages": {"unread": int(unread or 0)},
+        "messages": {"unread": unread},
         "escalation": {
             "missed": escalation.missed,
             "level": escalation.level,
             "seconds_to_next": escalation.seconds_to_next,
-            "numbers": [{"label": label, "number": number} for label, number in escalation.numbers],
+            "numbers": numbers if escalation.missed else [],
+        },
+        # What the privacy cover still shows: what the desk must act on, and nothing more.
+        "cover": {
+            "numbers": [n["number"] for n in numbers]
+            if escalation.missed or alert["state"] == "undelivered"
+            else [],
+            "message": unread > 0,
         },
         "document": _document_label(encounter),
+        "poll_ms": FAST_POLL_MS if awaited or alert["state"] == "sending" else CALM_POLL_MS,
     }
-    if step in STEPS:
-        block = _block(encounter, step)
-        live["script"] = {
-            "situation": block.situation,
-            "say": block.say,
-            "do": list(block.do),
-            "never": list(block.never),
-        }
+    live["panel"] = _panel(encounter, step if step in STEPS else "start")
     return live
 
 
@@ -267,33 +356,115 @@ def messages(encounter: Encounter) -> Any:
 
 @bp.get("/cover")
 def cover() -> str:
-    """Privacy cover without JavaScript: a blank screen; a tap returns to the record."""
-    return render_template("desk/cover.html")
+    """Privacy cover without JavaScript: neutral, but never hiding the numbers to call."""
+    numbers: list[str] = []
+    message = False
+    if current_kiosk() is not None:
+        encounter = _open_encounter()
+        if encounter is not None:
+            live = _live(encounter, None)
+            numbers, message = live["cover"]["numbers"], live["cover"]["message"]
+    return render_template("desk/cover.html", numbers=numbers, message=message)
 
 
-@bp.post("/mistake")
+@bp.route("/now/<what>", methods=["POST"])
 @with_encounter
-def mistake(encounter: Encounter) -> Any:
-    form = forms.EmptyForm()
-    if not form.validate_on_submit():
+def fast(encounter: Encounter, what: str) -> Any:
+    """One tap records what the agents say or do; the panel shows its words at once."""
+    if what not in ops.FAST_PATHS:
+        return redirect(url_for("desk.home"))
+    if not forms.EmptyForm().validate_on_submit():
+        flash("That tap did not go through. Please tap again.", "error")
         return redirect(url_for("desk.home"))
     db = webdb.session()
     try:
-        ops.stand_down(
-            db,
-            encounter,
-            _actor(encounter),
-            now_utc(),
-            current_app.config["MISTAKE_WINDOW_SECONDS"],
-            Links.from_settings(current_app.config),
-        )
+        ops.record_situation(db, encounter, _actor(encounter), now_utc(), what, _links())
     except ops.OperationError as exc:
         flash(str(exc), "error")
         return redirect(url_for("desk.home"))
     db.commit()
-    session.pop("desk_user", None)
-    flash("Marked as started by mistake. The district office has been told.", "info")
-    return redirect(url_for("desk.home"))
+    flash(FAST_PATH_WORDS[what], "info")
+    anchor = "#people" if what in ("student", "records", "staff") else ""
+    if what == "parent":
+        anchor = "#child"
+    return redirect(url_for(FAST_PATH_PAGES[what]) + anchor)
+
+
+@bp.get("/person")
+@with_encounter
+def person(encounter: Encounter) -> Any:
+    """Who they want: a staff member, or a parent, guardian or other adult."""
+    return _page("start", encounter, template="person")
+
+
+@bp.post("/channel")
+@with_encounter
+def channel(encounter: Encounter) -> Any:
+    """Correct how the request is made and where; the panel follows."""
+    form = forms.ChannelForm()
+    if form.validate_on_submit():
+        db = webdb.session()
+        try:
+            changed = ops.set_channel(
+                db,
+                encounter,
+                _actor(encounter),
+                now_utc(),
+                form.channel.data or encounter.channel,
+                form.place.data or None,
+                _links(),
+            )
+        except ops.OperationError as exc:
+            db.rollback()
+            if exc.field in form:
+                form[exc.field].errors = [str(exc)]
+            else:
+                flash(str(exc), "error")
+                return redirect(url_for("desk.home"))
+        else:
+            db.commit()
+            if changed:
+                flash("Saved. The words above follow it.", "info")
+            return redirect(url_for("desk.home"))
+    return _start_page(encounter, form, INVALID)
+
+
+@bp.route("/mistake", methods=["GET", "POST"])
+@with_encounter
+def mistake(encounter: Encounter) -> Any:
+    """Stand down an alert started by mistake: a second screen confirms it, with a PIN
+    when someone has identified."""
+    db = webdb.session()
+    window = current_app.config["MISTAKE_WINDOW_SECONDS"]
+    now = now_utc()
+    if ops.stand_down_seconds_left(encounter, now, window) is None:
+        flash(
+            "It is too late to mark this as started by mistake. "
+            "Close the desk's part instead; the district office will review it.",
+            "error",
+        )
+        return redirect(url_for("desk.home"))
+    user = _desk_user(encounter)
+    form = forms.MistakeForm()
+    if request.method == "POST" and form.validate_on_submit():
+        if user is not None:
+            actor = _actor(encounter, user)
+            result = check_pin(db, encounter, actor, user, form.pin.data or "", now)
+            if not result.ok:
+                db.commit()  # a wrong PIN counts towards the lock
+                form.pin.errors = [result.message]
+                return _page("start", encounter, INVALID, "mistake", form=form, person=user)
+        try:
+            ops.stand_down(db, encounter, _actor(encounter, user), now, window, _links())
+        except ops.OperationError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("desk.home"))
+        db.commit()
+        session.pop("desk_user", None)
+        flash("Stood down as started by mistake. The district office has been told.", "info")
+        return redirect(url_for("desk.home"))
+    status = INVALID if form.errors else 200
+    return _page("start", encounter, status, "mistake", form=form, person=user)
 
 
 @bp.route("/staff", methods=["GET", "POST"])
@@ -333,76 +504,59 @@ def pin(encounter: Encounter) -> Any:
 
 
 def _agent_values(form: forms.AgentForm) -> ops.AgentInput:
+    chosen = set(form.id_shown.data or [])
     return ops.AgentInput(
-        **{name: form[name].data or None for name in ops.AgentInput.__dataclass_fields__}
+        **{
+            name: form[name].data or None
+            for name in ops.AgentInput.__dataclass_fields__
+            if name not in ("id_shown", "card_kept")
+        },
+        id_shown=",".join(k for k in ops.ID_SHOWN if k in chosen) or None,
+        card_kept=bool(form.card_kept.data),
     )
+
+
+def _agent_form(row: Agent | None = None) -> forms.AgentForm:
+    if row is None:
+        return forms.AgentForm()
+    data = {name: getattr(row, name) for name in ops.AgentInput.__dataclass_fields__}
+    data["id_shown"] = [k for k in (row.id_shown or "").split(",") if k]
+    return forms.AgentForm(data=data)
 
 
 @bp.route("/agents", methods=["GET", "POST"])
+@bp.route("/agents/<int:position>", methods=["GET", "POST"])
 @with_encounter
-def agents(encounter: Encounter) -> Any:
-    form = forms.AgentForm()
+def agents(encounter: Encounter, position: int | None = None) -> Any:
+    """One agent at a time; every button saves what is typed before it goes anywhere."""
+    db = webdb.session()
+    row = None
+    if position is not None:
+        row = db.scalar(
+            select(Agent).where(Agent.encounter_id == encounter.id, Agent.position == position)
+        )
+        if row is None:
+            return redirect(url_for("desk.agents"))
+    form = _agent_form(row)
     if form.validate_on_submit():
-        db = webdb.session()
+        before = _top(encounter, "agents")
         values = _agent_values(form)
-        ops.save_agent(db, encounter, _actor(encounter), now_utc(), values)
+        saved = ops.save_agent(db, encounter, _actor(encounter), now_utc(), values, position)
         db.commit()
         _warn_status_words(values.name, values.title)
-        if not values.is_empty():
-            flash("Agent saved.", "info")
-        if request.form.get("then") == "another":
+        if saved is not None:
+            flash(f"Agent {saved.position} saved.", "info")
+        edit = request.form.get("edit", type=int)
+        if edit is not None:
+            return redirect(url_for("desk.agents", position=edit))
+        if request.form.get("then") == "another" or position is not None:
             return redirect(url_for("desk.agents"))
-        return _next("agents")
-    status = INVALID if form.errors else 200
-    return _page("agents", encounter, status, form=form, agents=encounter.agents, editing=None)
-
-
-@bp.route("/agents/<int:position>", methods=["GET", "POST"])
-def agent(position: int) -> Any:
-    encounter = _open_encounter()
-    if encounter is None:
-        return redirect(url_for("desk.home"))
-    db = webdb.session()
-    row = db.scalar(
-        select(Agent).where(Agent.encounter_id == encounter.id, Agent.position == position)
-    )
-    if row is None:
-        return redirect(url_for("desk.agents"))
-    form = forms.AgentForm(obj=row)
-    if form.validate_on_submit():
-        ops.save_agent(db, encounter, _actor(encounter), now_utc(), _agent_values(form), position)
-        db.commit()
-        flash("Agent saved.", "info")
-        return redirect(url_for("desk.agents"))
+        return _after_save("agents", encounter, before)
     status = INVALID if form.errors else 200
     return _page("agents", encounter, status, form=form, agents=encounter.agents, editing=row)
 
 
-@bp.route("/request", methods=["GET", "POST"])
-@with_encounter
-def request_step(encounter: Encounter) -> Any:
-    form = _request_form(encounter)
-    person_form = forms.PersonForm(formdata=None)
-    if form.validate_on_submit():
-        db = webdb.session()
-        values = ops.RequestInput(
-            place=form.place.data or None,
-            agents_present=form.agents_present.data,
-            request_kinds=tuple(k for k, _ in forms.REQUEST_KINDS if k in form.request_kinds.data),
-            request_other=form.request_other.data,
-            purpose=form.purpose.data,
-            consent_claimed=form.consent_claimed.data or None,
-            consent_claim=form.consent_claim.data,
-        )
-        ops.save_request(db, encounter, _actor(encounter), now_utc(), values)
-        db.commit()
-        _warn_status_words(values.purpose, values.consent_claim, values.request_other)
-        return _next("request")
-    status = INVALID if form.errors else 200
-    return _request_page(encounter, form, person_form, status)
-
-
-def _request_form(encounter: Encounter, **kwargs: Any) -> forms.RequestForm:
+def _request_form(encounter: Encounter) -> forms.RequestForm:
     """Fill the request step from what is stored (kinds are kept as one comma-joined column)."""
     return forms.RequestForm(
         data={
@@ -413,144 +567,172 @@ def _request_form(encounter: Encounter, **kwargs: Any) -> forms.RequestForm:
             "purpose": encounter.purpose,
             "consent_claimed": encounter.consent_claimed,
             "consent_claim": encounter.consent_claim,
-        },
-        **kwargs,
+            "child_with": encounter.child_with,
+        }
     )
 
 
-def _request_page(
-    encounter: Encounter, form: forms.RequestForm, person_form: forms.PersonForm, status: int
-) -> Any:
-    people = [p for p in encounter.named_people if p.withdrawn_at is None]
+def _people(encounter: Encounter) -> list[NamedPerson]:
+    return list(
+        webdb.session().scalars(
+            select(NamedPerson)
+            .where(NamedPerson.encounter_id == encounter.id, NamedPerson.withdrawn_at.is_(None))
+            .order_by(NamedPerson.position)
+        )
+    )
+
+
+@bp.route("/request", methods=["GET", "POST"])
+@with_encounter
+def request_step(encounter: Encounter) -> Any:
+    """What is asked, and the people named, in one form: adding or removing a name saves
+    everything else typed on the page too."""
+    form = _request_form(encounter)
+    action = request.form.get("action", "save")
+    remove = request.form.get("remove", type=int)
+    valid = form.validate_on_submit()
+    if valid and action == "add_person" and not form.person_name.data:
+        # Nothing is saved yet: the page comes back as typed, with the message by the box.
+        form.person_name.errors = ["Type the name to add in this box first."]
+        valid = False
+    if valid:
+        db = webdb.session()
+        now = now_utc()
+        actor = _actor(encounter)
+        before = _top(encounter, "request")
+        values = ops.RequestInput(
+            place=form.place.data or None,
+            agents_present=form.agents_present.data,
+            request_kinds=tuple(form.request_kinds.data or ()),
+            request_other=form.request_other.data,
+            purpose=form.purpose.data,
+            consent_claimed=form.consent_claimed.data or None,
+            consent_claim=form.consent_claim.data,
+            child_with=form.child_with.data,
+        )
+        ops.save_request(db, encounter, actor, now, values)
+        name = form.person_name.data
+        if name:
+            key = current_app.config["ENCRYPTION_KEY"]
+            ops.add_named_person(
+                db, encounter, actor, now, name, form.relation.data or "unknown", key
+            )
+        if remove is not None:
+            ops.withdraw_named_person(db, encounter, actor, now, remove)
+        db.commit()
+        _warn_status_words(values.purpose, values.consent_claim, values.request_other, name)
+        if remove is not None:
+            flash("Name removed from the list. The change is kept in the record.", "info")
+        if name:
+            flash("Name added.", "info")
+        if action == "add_person" or remove is not None:
+            return redirect(url_for("desk.request_step") + "#people")
+        return _after_save("request", encounter, before)
+    status = INVALID if form.errors or request.method == "POST" else 200
+    return _request_page(encounter, form, status)
+
+
+def _request_page(encounter: Encounter, form: forms.RequestForm, status: int) -> Any:
     return _page(
         "request",
         encounter,
         status,
         form=form,
-        person_form=person_form,
-        people=people,
+        people=_people(encounter),
         relations=dict(forms.RELATIONS),
-        remove_form=forms.EmptyForm(formdata=None),
     )
 
 
-@bp.post("/request/people")
-@with_encounter
-def add_person(encounter: Encounter) -> Any:
-    person_form = forms.PersonForm()
-    if person_form.validate_on_submit() and person_form.person_name.data:
-        db = webdb.session()
-        ops.add_named_person(
-            db,
-            encounter,
-            _actor(encounter),
-            now_utc(),
-            person_form.person_name.data,
-            person_form.relation.data or "unknown",
-            current_app.config["ENCRYPTION_KEY"],
-        )
-        db.commit()
-        flash("Name added.", "info")
-        return redirect(url_for("desk.request_step") + "#people")
-    if not person_form.errors and not person_form.person_name.data:
-        person_form.person_name.errors = ["Type the name to add, or leave this empty."]
-    form = _request_form(encounter, formdata=None)
-    return _request_page(encounter, form, person_form, INVALID)
-
-
-@bp.post("/request/people/<int:position>/withdraw")
-def withdraw_person(position: int) -> Any:
-    encounter = _open_encounter()
-    if encounter is None:
-        return redirect(url_for("desk.home"))
-    if forms.EmptyForm().validate_on_submit():
-        db = webdb.session()
-        ops.withdraw_named_person(db, encounter, _actor(encounter), now_utc(), position)
-        db.commit()
-        flash("Name removed from the list. The change is kept in the record.", "info")
-    return redirect(url_for("desk.request_step") + "#people")
+def _document_form(encounter: Encounter) -> forms.DocumentForm:
+    db = webdb.session()
+    current = ops.first_document(db, encounter)
+    answers = ops.stored_answers(current)
+    data: dict[str, Any] = {**answers.to_dict()}
+    if current is not None:
+        for name in ("issuer", "case_number", "dates", "names_addresses", "matches_school"):
+            data[name] = getattr(current, name)
+        data["names_person"] = current.names_person
+    return forms.DocumentForm(data=data)
 
 
 @bp.route("/document", methods=["GET", "POST"])
+@bp.post("/document/photos", endpoint="add_photo")
 @with_encounter
 def document(encounter: Encounter) -> Any:
-    """Plain questions lead to a first impression; the script follows it at once."""
+    """Common documents by what the desk can see (one tap gives a first impression and its
+    script), optional questions to refine it, photos and details, all in one form."""
+    # kiosk.desk.photos imports this module for its helpers, so it is imported here.
+    from kiosk.desk.photos import keep_photo
+
+    form = _document_form(encounter)
+    if not form.validate_on_submit():
+        status = INVALID if form.errors else 200
+        return _document_page(encounter, form, status)
     db = webdb.session()
-    current = ops.first_document(db, encounter)
-    answers = TriageAnswers.from_mapping(_json(current.answers) if current else {})
-    triage_form = forms.TriageForm(data=answers.to_dict())
-    details_form = forms.DocumentDetailsForm(formdata=None, obj=current)
-    if triage_form.validate_on_submit():
-        values = TriageAnswers.from_mapping(
-            {key: triage_form[key].data for key in answers.to_dict()}
-        )
-        ops.save_triage(
-            db,
-            encounter,
-            _actor(encounter),
-            now_utc(),
-            values,
-            Links.from_settings(current_app.config),
-        )
-        db.commit()
-        return redirect(url_for("desk.document") + "#impression")
-    status = INVALID if triage_form.errors else 200
-    return _document_page(encounter, triage_form, details_form, status)
-
-
-def _json(raw: str) -> dict[str, Any]:
-    import json
-
+    actor = _actor(encounter)
+    pick = ops.pick_by_key(request.form.get("pick"))
+    # The photo first: it is checked and re-encoded with no write lock held.
+    photo_added = keep_photo(encounter, form, actor)
+    now = now_utc()
+    before = _top(encounter, "document")
+    answers = ops.answers_from(form.data)
+    ops.save_triage(
+        db,
+        encounter,
+        actor,
+        now,
+        answers,
+        _links(),
+        names_person=form.names_person.data or None,
+        pick=pick,
+    )
+    details = ops.DocumentDetailsInput(
+        issuer=form.issuer.data,
+        case_number=form.case_number.data,
+        dates=form.dates.data,
+        names_addresses=form.names_addresses.data,
+        matches_school=form.matches_school.data or None,
+    )
+    ops.save_document_details(db, encounter, actor, now, details)
     try:
-        data = json.loads(raw or "{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        db.commit()
+    except SQLAlchemyError:
+        if photo_added is not None:
+            discard_file(current_app.config["PHOTO_DIR"], photo_added.stored_name)
+        raise
+    _warn_status_words(details.names_addresses)
+    if form.photo.errors:
+        # Everything else was saved; the photo's problem shows next to it.
+        return _document_page(encounter, form, INVALID)
+    if photo_added is not None:
+        flash("Photo added.", "info")
+    if pick is not None or request.form.get("action") == "answers":
+        return redirect(url_for("desk.document"))
+    if request.form.get("action") == "photo" or request.endpoint == "desk.add_photo":
+        return redirect(url_for("desk.document") + "#photos")
+    return _after_save("document", encounter, before)
 
 
-def _document_page(
-    encounter: Encounter,
-    triage_form: Any,
-    details_form: forms.DocumentDetailsForm,
-    status: int,
-    photo_form: Any = None,
-) -> Any:
-    # kiosk.desk.photos imports this module for its routes, so its context is imported here.
-    from kiosk.desk.photos import photo_context
+def _document_page(encounter: Encounter, form: forms.DocumentForm, status: int) -> Any:
+    from kiosk.desk.photos import photo_list
 
     impression = encounter.doc_confirmed_type or encounter.doc_first_impression
+    current = ops.first_document(webdb.session(), encounter)
     return _page(
         "document",
         encounter,
         status,
-        triage_form=triage_form,
-        details_form=details_form,
+        form=form,
+        picks=PICKS,
+        question_keys=[q.key for q in TRIAGE_QUESTIONS],
+        picked=current.pick if current else None,
         impression=DocType(impression) if impression else None,
-        **photo_context(encounter, photo_form),
+        photos=photo_list(encounter),
     )
 
 
-@bp.post("/document/details")
-@with_encounter
-def document_details(encounter: Encounter) -> Any:
-    db = webdb.session()
-    details_form = forms.DocumentDetailsForm()
-    if details_form.validate_on_submit():
-        values = ops.DocumentDetailsInput(
-            issuer=details_form.issuer.data,
-            case_number=details_form.case_number.data,
-            dates=details_form.dates.data,
-            names_addresses=details_form.names_addresses.data,
-            matches_school=details_form.matches_school.data or None,
-        )
-        ops.save_document_details(db, encounter, _actor(encounter), now_utc(), values)
-        db.commit()
-        _warn_status_words(values.names_addresses)
-        return _next("document")
-    current = ops.first_document(db, encounter)
-    answers = TriageAnswers.from_mapping(_json(current.answers) if current else {})
-    triage_form = forms.TriageForm(formdata=None, data=answers.to_dict())
-    return _document_page(encounter, triage_form, details_form, INVALID)
+def _now_hm(encounter: Encounter) -> str:
+    return local(now_utc(), encounter.school.timezone).strftime("%H:%M")
 
 
 @bp.route("/exigency", methods=["GET", "POST"])
@@ -567,22 +749,20 @@ def exigency(encounter: Encounter) -> Any:
     )
     if form.validate_on_submit():
         db = webdb.session()
+        before = _top(encounter, "exigency")
         values = ops.ExigencyInput(
             exigency={"yes": True, "no": False}.get(form.exigency.data or ""),
             exigency_reason=form.exigency_reason.data,
             exigency_directives=form.exigency_directives.data,
         )
-        ops.save_exigency(
-            db,
-            encounter,
-            _actor(encounter),
-            now_utc(),
-            values,
-            Links.from_settings(current_app.config),
-        )
+        ops.save_exigency(db, encounter, _actor(encounter), now_utc(), values, _links())
         db.commit()
         _warn_status_words(values.exigency_reason, values.exigency_directives)
-        return _next("exigency")
+        if values.exigency:
+            # The emergency lasts: the desk stays where its words and its notes are.
+            flash("Saved.", "info")
+            return redirect(url_for("desk.exigency"))
+        return _after_save("exigency", encounter, before)
     status = INVALID if form.errors else 200
     return _page("exigency", encounter, status, form=form)
 
@@ -590,9 +770,14 @@ def exigency(encounter: Encounter) -> Any:
 @bp.route("/outcome", methods=["GET", "POST"])
 @with_encounter
 def outcome(encounter: Encounter) -> Any:
+    """What happened; "Now" buttons stamp a time and save everything typed with it."""
     form = forms.OutcomeForm(obj=encounter)
     if form.validate_on_submit():
+        stamp = request.form.get("now")
+        if stamp in ("entry_started", "entry_ended"):
+            form[stamp].data = _now_hm(encounter)
         db = webdb.session()
+        before = _top(encounter, "outcome")
         values = ops.OutcomeInput(
             outcome=form.outcome.data or None,
             entry_areas=form.entry_areas.data,
@@ -604,7 +789,10 @@ def outcome(encounter: Encounter) -> Any:
         ops.save_outcome(db, encounter, _actor(encounter), now_utc(), values)
         db.commit()
         _warn_status_words(values.entry_areas, values.outcome_other, values.witnesses)
-        return _next("outcome")
+        if stamp:
+            flash(f"Time recorded: {form[stamp].data}.", "info")
+            return redirect(url_for("desk.outcome"))
+        return _after_save("outcome", encounter, before)
     status = INVALID if form.errors else 200
     return _page("outcome", encounter, status, form=form)
 
@@ -626,6 +814,5 @@ def close(encounter: Encounter) -> Any:
         "close",
         encounter,
         form=form,
-        people_count=len([p for p in encounter.named_people if p.withdrawn_at is None]),
-        named_person_model=NamedPerson,
+        people_count=len(_people(encounter)),
     )

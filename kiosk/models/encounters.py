@@ -68,6 +68,14 @@ class Encounter(Base):
     entry_started: Mapped[str | None] = mapped_column(String(5))
     entry_ended: Mapped[str | None] = mapped_column(String(5))
     witnesses: Mapped[str | None] = mapped_column(Text)
+    # Set once the desk records that agents went in without consent; it stays set when a
+    # later outcome (they left, say) is recorded, because it happened.
+    entered_without_consent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # When a parent or other adult is sought: who stays with the child (desk), and how the
+    # district office arranged the child's care.
+    child_with: Mapped[str | None] = mapped_column(SealedText)
+    care_arranged: Mapped[str | None] = mapped_column(SealedText)
+    care_arranged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_alert_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_late: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
@@ -120,8 +128,10 @@ class Agent(Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     supervisor_name: Mapped[str | None] = mapped_column(String(120))
     supervisor_phone: Mapped[str | None] = mapped_column(String(40))
-    id_shown: Mapped[str | None] = mapped_column(String(20))
+    # A set, comma-joined: shown freely, only when asked, refused, hidden after being shown.
+    id_shown: Mapped[str | None] = mapped_column(String(60))
     attire: Mapped[str | None] = mapped_column(String(20))
+    card_kept: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     encounter: Mapped[Encounter] = relationship(back_populates="agents")
@@ -155,6 +165,10 @@ class Document(Base):
     # The desk's plain yes/no/unsure answers, kept beside the impression they led to.
     answers: Mapped[str] = mapped_column(Text, default="{}")
     first_impression: Mapped[str | None] = mapped_column(String(30))
+    # The common document the desk tapped, if it started from one (documents.PICKS).
+    pick: Mapped[str | None] = mapped_column(String(30))
+    # Whether the document names a person (an arrest warrant does): yes, no or unsure.
+    names_person: Mapped[str | None] = mapped_column(String(10))
     confirmed_type: Mapped[str | None] = mapped_column(String(30))
     confirmed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

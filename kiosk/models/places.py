@@ -109,6 +109,9 @@ class Contact(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # An after-hours contact replaces the level-1 contacts outside school hours.
     after_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Off-site places (bus, field_trip, event), comma-joined: this contact is alerted, with
+    # level 1, when an encounter is reported from one of them. Empty: the usual levels.
+    places: Mapped[str] = mapped_column(String(100), default="")
     webhook_format: Mapped[str] = mapped_column(String(20), default="generic")
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

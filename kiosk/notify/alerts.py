@@ -24,6 +24,7 @@ def alert_facts(
         school=school.name,
         local_time=long_time(encounter.started_at, school.timezone),
         channel=encounter.channel,
+        place=encounter.place or "",
         link=links.encounter(encounter.public_id),
         reference=encounter.public_id,
         school_phone=school.office_phone,
@@ -32,8 +33,13 @@ def alert_facts(
 
 
 def contacts_for(session: Session, school: School, level: int, now: datetime) -> list[Contact]:
-    """Return who is alerted at a level; outside school hours after-hours contacts take level 1."""
-    active = select(Contact).where(Contact.school_id == school.id, Contact.active)
+    """Return who is alerted at a level; outside school hours after-hours contacts take level 1.
+
+    Contacts routed to off-site places are alerted for those places only (place_contacts).
+    """
+    active = select(Contact).where(
+        Contact.school_id == school.id, Contact.active, Contact.places == ""
+    )
     if level == 1 and not is_school_hours(school, now):
         after_hours = list(session.scalars(active.where(Contact.after_hours).order_by(Contact.id)))
         if after_hours:
@@ -89,6 +95,18 @@ def _enqueue_for(
     return rows
 
 
+def place_contacts(session: Session, school: School, place: str | None) -> list[Contact]:
+    """Return the contacts the school routes this place to (transportation for a bus, say)."""
+    if not place:
+        return []
+    routed = session.scalars(
+        select(Contact)
+        .where(Contact.school_id == school.id, Contact.active, Contact.places != "")
+        .order_by(Contact.id)
+    )
+    return [c for c in routed if place in c.places.split(",")]
+
+
 def enqueue_alert(
     session: Session,
     encounter: Encounter,
@@ -97,8 +115,17 @@ def enqueue_alert(
     level: int = 1,
     new_encounter: bool = False,
 ) -> list[OutboxMessage]:
-    """Alert every active contact of the encounter's school at one level."""
+    """Alert every active contact of the encounter's school at one level.
+
+    Level 1 also alerts the contacts routed to the encounter's place.
+    """
     contacts = contacts_for(session, encounter.school, level, now)
+    if level == 1:
+        contacts += [
+            c
+            for c in place_contacts(session, encounter.school, encounter.place)
+            if c not in contacts
+        ]
     kind = "alert" if level == 1 else "escalation"
     return _enqueue_for(
         session,
@@ -110,6 +137,26 @@ def enqueue_alert(
         now,
         lambda facts: messages.alert(facts, level=level, exigency=bool(encounter.exigency)),
         new_encounter=new_encounter,
+    )
+
+
+def enqueue_place_alert(
+    session: Session, encounter: Encounter, links: Links, now: datetime
+) -> list[OutboxMessage]:
+    """Alert the contacts routed to the encounter's place who have not been alerted yet."""
+    alerted = {c.id for c in alerted_contacts(session, encounter)}
+    contacts = [
+        c for c in place_contacts(session, encounter.school, encounter.place) if c.id not in alerted
+    ]
+    return _enqueue_for(
+        session,
+        encounter,
+        contacts,
+        "alert",
+        1,
+        links,
+        now,
+        lambda facts: messages.alert(facts, level=1, exigency=bool(encounter.exigency)),
     )
 
 

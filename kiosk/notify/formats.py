@@ -63,6 +63,7 @@ def generic(kind: str, level: int, rendered: Rendered, facts: AlertFacts) -> dic
         "school": facts.school,
         "local_time": facts.local_time,
         "channel": facts.channel,
+        "place": facts.place or None,
         "link": facts.link,
         "ack_link": facts.ack_link or None,
         "reference": facts.reference,
@@ -109,7 +110,8 @@ def _open_uri(name: str, uri: str) -> dict[str, Any]:
 
 
 def _channel(facts: AlertFacts) -> str:
-    return CHANNEL_LABELS.get(facts.channel, facts.channel)
+    words = CHANNEL_LABELS.get(facts.channel, facts.channel)
+    return f"{words}, at {facts.where}" if facts.where else words
 
 
 def sms_text(kind: str, level: int, facts: AlertFacts) -> str:

@@ -10,12 +10,26 @@ CHANNEL_LABELS = {
     "phone": "by phone",
     "email": "by email",
     "letter": "by letter",
+    "offsite": "reported by school staff from elsewhere",
+}
+
+PLACE_LABELS = {
+    "front_desk": "the front desk",
+    "entrance": "the entrance",
+    "lobby": "the lobby",
+    "parking_lot": "the parking lot",
+    "bus": "a bus or bus stop",
+    "field_trip": "a field trip",
+    "event": "a school event",
+    "phone": "by phone",
+    "elsewhere": "elsewhere",
 }
 
 REQUEST_KIND_LABELS = {
     "student_info": "student information or records",
     "student_access": "access to a student",
     "staff": "information about or access to a staff member",
+    "adult": "a parent, guardian or other adult at the school",
     "entry": "entry to non-public areas",
     "other": "other",
 }
@@ -32,6 +46,12 @@ class AlertFacts:
     reference: str
     school_phone: str = ""
     ack_link: str = ""
+    place: str = ""
+
+    @property
+    def where(self) -> str:
+        """Return where it happens, in words, or "" when no place was recorded."""
+        return PLACE_LABELS.get(self.place, "") if self.place != "phone" else ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,10 @@ class Rendered:
 
 
 Renderer = Callable[[AlertFacts], Rendered]
+
+STAND_DOWN_TEXT = (
+    "Stood down at the desk as started by mistake. If you did not expect this, call the school."
+)
 
 
 def _footer(facts: AlertFacts) -> list[str]:
@@ -68,6 +92,8 @@ def alert(facts: AlertFacts, level: int = 1, reminder: int = 0, exigency: bool =
         f"A request about a student or staff member was made at {facts.school}, {channel}.",
         f"The front desk started the protocol at {facts.local_time}.",
     ]
+    if facts.where:
+        body.append(f"Where: {facts.where}.")
     if exigency:
         body.append("The agent has declared an emergency.")
     if level > 1 or reminder:
@@ -97,7 +123,7 @@ def followup(facts: AlertFacts, request_kinds: list[str], document: str, exigenc
 def stand_down(facts: AlertFacts) -> Rendered:
     subject = f"Stand down: front-office alert at {facts.school}, {facts.local_time}"
     body = [
-        f"The front-office alert from {facts.school} at {facts.local_time} was started by mistake.",
-        "No action is needed. The record is kept.",
+        STAND_DOWN_TEXT,
+        f"The alert was from {facts.school} at {facts.local_time}. The record is kept.",
     ]
     return Rendered(subject, "\n".join(body + _footer(facts)))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kiosk.models import (
     Agent,
@@ -25,13 +25,36 @@ from kiosk.models import (
 )
 from kiosk.notify import alerts
 from kiosk.notify.links import Links
+from kiosk.notify.localtime import local
 from kiosk.protocol import scripts as script_rules
-from kiosk.protocol.documents import DOC_LABELS, DocType, TriageAnswers, triage
+from kiosk.protocol.documents import (
+    DOC_LABELS,
+    PICKS_BY_KEY,
+    DocType,
+    Pick,
+    TriageAnswers,
+    triage,
+)
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.state import Status, is_active, move
 
-CHANNELS = ("in_person", "phone", "email", "letter")
+CHANNELS = script_rules.CHANNELS
+PLACES = (
+    "front_desk",
+    "entrance",
+    "lobby",
+    "parking_lot",
+    "bus",
+    "field_trip",
+    "event",
+    "phone",
+    "elsewhere",
+)
+# Places away from the school building: a school may route them to contacts of their own.
+OFFSITE_PLACES = ("bus", "field_trip", "event")
+REQUEST_KINDS = ("student_access", "student_info", "staff", "adult", "entry", "other")
+ID_SHOWN = ("freely", "when_asked", "refused", "hidden")
 
 
 class OperationError(ValueError):
@@ -63,11 +86,22 @@ def current_encounter(session: Session, kiosk: Kiosk) -> Encounter | None:
 
 
 def start_encounter(
-    session: Session, kiosk: Kiosk, channel: str, nonce: str, now: datetime, links: Links
+    session: Session,
+    kiosk: Kiosk,
+    channel: str,
+    nonce: str,
+    now: datetime,
+    links: Links,
+    place: str | None = None,
 ) -> StartResult:
-    """Create the encounter and its level-1 alert rows; a repeated tap returns the same one."""
+    """Create the encounter and its level-1 alert rows; a repeated tap returns the same one.
+
+    A place chosen before the tap (a bus, a field trip) alerts the contacts the school
+    routes that place to, in the same transaction.
+    """
     if channel not in CHANNELS:
         channel = "in_person"
+    place = _place_for(channel, place)
     # Lock the kiosk row (PostgreSQL) so two taps in flight cannot both create; SQLite's
     # BEGIN IMMEDIATE already serialises writers.
     if session.get_bind().dialect.name != "sqlite":
@@ -83,7 +117,7 @@ def start_encounter(
         kiosk_id=kiosk.id,
         start_nonce=nonce or None,
         channel=channel,
-        place="phone" if channel == "phone" else None,
+        place=place,
         started_at=now,
         status=Status.OPEN,
         script_version_id=version.id,
@@ -92,7 +126,14 @@ def start_encounter(
     encounter.next_escalation_at = now + timedelta(minutes=kiosk.school.level1_minutes)
     session.add(encounter)
     session.flush()
-    record_event(session, encounter, "started", kiosk_actor(kiosk), now, {"channel": channel})
+    record_event(
+        session,
+        encounter,
+        "started",
+        kiosk_actor(kiosk),
+        now,
+        {"channel": channel, "place": place},
+    )
     rows = alerts.enqueue_alert(session, encounter, links, now, level=1, new_encounter=True)
     record_event(
         session,
@@ -100,9 +141,51 @@ def start_encounter(
         "alert_enqueued",
         Actor.system(),
         now,
-        {"level": 1, "messages": [row.idempotency_key for row in rows]},
+        {"level": 1, "place": place, "messages": [row.idempotency_key for row in rows]},
     )
     return StartResult(encounter, created=True)
+
+
+def _place_for(channel: str, place: str | None) -> str | None:
+    """Return the place to record: a call is "phone" unless an off-site place is known."""
+    if place not in PLACES:
+        place = None
+    if channel == "phone" and place is None:
+        return "phone"
+    return place
+
+
+def set_channel(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    channel: str,
+    place: str | None,
+    links: Links,
+) -> dict[str, Any]:
+    """Correct how the request is made and where; a newly chosen off-site place is alerted."""
+    _require_desk_open(encounter)
+    if channel not in CHANNELS:
+        raise OperationError("Choose how the request is made.", field="channel")
+    if place is not None and place not in PLACES:
+        raise OperationError("Choose a place from the list.", field="place")
+    changed = _changes(encounter, {"channel": channel, "place": _place_for(channel, place)})
+    if not changed:
+        return changed
+    record_event(session, encounter, "channel_changed", actor, now, changed)
+    if "place" in changed and encounter.place in OFFSITE_PLACES:
+        rows = alerts.enqueue_place_alert(session, encounter, links, now)
+        if rows:
+            record_event(
+                session,
+                encounter,
+                "place_alerted",
+                Actor.system(),
+                now,
+                {"place": encounter.place, "messages": [row.idempotency_key for row in rows]},
+            )
+    return changed
 
 
 def kiosk_actor(kiosk: Kiosk, user_id: int | None = None, user_name: str = "") -> Actor:
@@ -137,8 +220,10 @@ class AgentInput:
     phone: str | None = None
     supervisor_name: str | None = None
     supervisor_phone: str | None = None
+    # Comma-joined, in ID_SHOWN order: identification is a set (shown when asked, then hidden).
     id_shown: str | None = None
     attire: str | None = None
+    card_kept: bool = False
 
     def is_empty(self) -> bool:
         return not any(asdict(self).values())
@@ -190,6 +275,15 @@ class RequestInput:
     purpose: str | None = None
     consent_claimed: str | None = None
     consent_claim: str | None = None
+    child_with: str | None = None
+
+
+# Columns that can name a person: events say only that they changed.
+_NAMING_COLUMNS = frozenset({"child_with", "care_arranged"})
+
+
+def _event_data(changed: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("recorded" if k in _NAMING_COLUMNS and v else v) for k, v in changed.items()}
 
 
 def save_request(
@@ -197,10 +291,67 @@ def save_request(
 ) -> dict[str, Any]:
     _require_desk_open(encounter)
     data = asdict(values)
-    data["request_kinds"] = ",".join(values.request_kinds)
+    data["request_kinds"] = ",".join(k for k in REQUEST_KINDS if k in values.request_kinds)
     changed = _changes(encounter, data)
     if changed:
-        record_event(session, encounter, "request_recorded", actor, now, changed)
+        record_event(session, encounter, "request_recorded", actor, now, _event_data(changed))
+    return changed
+
+
+# What one tap on a fast path records, and the request kind it adds, if any.
+SITUATION_KINDS = {
+    "student": "student_access",
+    "records": "student_info",
+    "staff": "staff",
+    "parent": "adult",
+}
+FAST_PATHS = ("emergency", "entering", *SITUATION_KINDS)
+
+
+def record_situation(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    what: str,
+    links: Links,
+) -> dict[str, Any]:
+    """Record, in one tap, what the agents say or do; the script follows at once."""
+    _require_desk_open(encounter)
+    if what == "emergency":
+        return save_exigency(
+            session,
+            encounter,
+            actor,
+            now,
+            ExigencyInput(
+                exigency=True,
+                exigency_reason=encounter.exigency_reason,
+                exigency_directives=encounter.exigency_directives,
+            ),
+            links,
+        )
+    if what == "entering":
+        values: dict[str, Any] = {"entered_without_consent": True}
+        if encounter.outcome in (None, "waited"):
+            values["outcome"] = "entered_without_consent"
+        if not encounter.entry_started:
+            values["entry_started"] = local(now, encounter.school.timezone).strftime("%H:%M")
+        changed = _changes(encounter, values)
+        if changed:
+            record_event(session, encounter, "entry_recorded", actor, now, changed)
+        return changed
+    kind = SITUATION_KINDS.get(what)
+    if kind is None:
+        raise OperationError("There is no such choice.")
+    kinds = [k for k in encounter.request_kinds.split(",") if k]
+    if kind in kinds:
+        return {}
+    kinds.append(kind)
+    changed = _changes(
+        encounter, {"request_kinds": ",".join(k for k in REQUEST_KINDS if k in kinds)}
+    )
+    record_event(session, encounter, "request_recorded", actor, now, changed)
     return changed
 
 
@@ -286,12 +437,21 @@ def save_triage(
     now: datetime,
     answers: TriageAnswers,
     links: Links,
+    names_person: str | None = None,
+    pick: Pick | None = None,
 ) -> DocType | None:
-    """Store the desk's answers and the first impression they lead to; send the one follow-up."""
+    """Store the desk's answers and the first impression they lead to; send the one follow-up.
+
+    A pick (one tap on a common document) stands for its answers; detailed answers given
+    later refine them.
+    """
     _require_desk_open(encounter)
+    if pick is not None:
+        answers = pick.answers
+        names_person = pick.names_person or names_person
     existing = first_document(session, encounter)
     before = TriageAnswers.from_mapping(json.loads(existing.answers) if existing else {})
-    if existing is None and not any(answers.to_dict().values()):
+    if existing is None and not any(answers.to_dict().values()) and not names_person:
         return None  # an empty form on a step never answered records nothing
     document = existing or ensure_document(session, encounter, now)
     impression = triage(answers)
@@ -299,6 +459,16 @@ def save_triage(
     if before != answers:
         document.answers = json.dumps(answers.to_dict(), sort_keys=True)
         changed["answers"] = answers.to_dict()
+        if pick is None and document.pick is not None:
+            # The answers no longer are the pick's: the record says so.
+            document.pick = None
+            changed["pick"] = None
+    if pick is not None and document.pick != pick.key:
+        document.pick = pick.key
+        changed["pick"] = pick.key
+    if names_person != document.names_person and (names_person or pick is None):
+        document.names_person = names_person
+        changed["names_person"] = names_person
     value = impression.value if impression else None
     if document.first_impression != value:
         document.first_impression = value
@@ -309,6 +479,26 @@ def save_triage(
     if impression is not None and not encounter.followup_sent:
         send_followup(session, encounter, now, links)
     return impression
+
+
+def pick_by_key(key: str | None) -> Pick | None:
+    return PICKS_BY_KEY.get(key or "")
+
+
+def stored_answers(document: Document | None) -> TriageAnswers:
+    """Return the answers kept on a document; stored JSON that is damaged reads as none."""
+    if document is None:
+        return TriageAnswers()
+    try:
+        data = json.loads(document.answers or "{}")
+    except ValueError:
+        data = {}
+    return TriageAnswers.from_mapping(data if isinstance(data, dict) else {})
+
+
+def answers_from(data: dict[str, Any]) -> TriageAnswers:
+    """Return the triage answers found in posted form data (other keys are ignored)."""
+    return TriageAnswers.from_mapping(data)
 
 
 def send_followup(session: Session, encounter: Encounter, now: datetime, links: Links) -> None:
@@ -412,7 +602,10 @@ def save_outcome(
     session: Session, encounter: Encounter, actor: Actor, now: datetime, values: OutcomeInput
 ) -> dict[str, Any]:
     _require_desk_open(encounter)
-    changed = _changes(encounter, asdict(values))
+    data = asdict(values)
+    if values.outcome == "entered_without_consent":
+        data["entered_without_consent"] = True
+    changed = _changes(encounter, data)
     if changed:
         record_event(session, encounter, "outcome_recorded", actor, now, changed)
     return changed
@@ -427,11 +620,17 @@ def close_desk(session: Session, encounter: Encounter, actor: Actor, now: dateti
 
 
 def can_stand_down(encounter: Encounter, now: datetime, window_seconds: int) -> bool:
-    return (
-        encounter.desk_closed_at is None
-        and is_active(encounter.status)
-        and now - encounter.started_at <= timedelta(seconds=window_seconds)
-    )
+    return stand_down_seconds_left(encounter, now, window_seconds) is not None
+
+
+def stand_down_seconds_left(encounter: Encounter, now: datetime, window_seconds: int) -> int | None:
+    """Return how long "started by mistake" is still offered, or None once it is not."""
+    if encounter.desk_closed_at is not None or not is_active(encounter.status):
+        return None
+    left = timedelta(seconds=window_seconds) - (now - encounter.started_at)
+    if left < timedelta(0):
+        return None
+    return int(left.total_seconds())
 
 
 def stand_down(
@@ -464,13 +663,28 @@ def stand_down(
 
 def facts_for(encounter: Encounter) -> script_rules.Facts:
     """Return what the script needs to know about the encounter so far."""
+    # Read, not taken from the relationship: it may have been loaded before this request's
+    # own change to the document.
+    session = object_session(encounter)
+    names_person = (
+        session.scalar(
+            select(Document.names_person).where(
+                Document.encounter_id == encounter.id, Document.position == 1
+            )
+        )
+        if session is not None and encounter.id is not None
+        else None
+    )
     return script_rules.Facts(
         channel=encounter.channel,
         document=encounter.doc_confirmed_type or encounter.doc_first_impression,
         document_confirmed=encounter.doc_confirmed_type is not None,
         exigency=bool(encounter.exigency),
-        entered_without_consent=encounter.outcome == "entered_without_consent",
+        entered_without_consent=bool(encounter.entered_without_consent)
+        or encounter.outcome == "entered_without_consent",
         consent_claimed=encounter.consent_claimed == "yes",
+        document_names_person=names_person == "yes",
+        request_kinds=frozenset(k for k in encounter.request_kinds.split(",") if k),
     )
 
 

@@ -261,6 +261,54 @@ def record_guardian_notice(
     )
 
 
+def record_care(
+    session: Session, encounter: Encounter, actor: Actor, now: datetime, text: str | None
+) -> None:
+    """Record how the district office arranged care for a child whose parent was sought."""
+    _require_active(encounter)
+    body = (text or "").strip()
+    if not body:
+        raise OperationError("Say how the child's care was arranged.", field="care")
+    encounter.care_arranged = body
+    encounter.care_arranged_at = now
+    # The text may name people: the event says only that it was recorded.
+    record_event(session, encounter, "care_arranged", actor, now, {})
+
+
+def close_stood_down(session: Session, encounter: Encounter, actor: Actor, now: datetime) -> None:
+    """Close a stand-down the office has checked: it leaves the list of open encounters."""
+    if encounter.status != Status.STOOD_DOWN:
+        raise OperationError("Only an alert stood down at the desk can be closed this way.")
+    encounter.status = move(encounter.status, Status.RESOLVED)
+    encounter.resolved_at = now
+    encounter.next_escalation_at = None
+    record_event(session, encounter, "stand_down_closed", actor, now, {})
+
+
+def reopen(session: Session, encounter: Encounter, actor: Actor, now: datetime) -> None:
+    """Reopen an alert stood down at the desk; escalation resumes where it stood.
+
+    The desk's part stays closed (the kiosk may already serve a new visitor); the time of
+    the stand-down stays in the record.
+    """
+    if encounter.status != Status.STOOD_DOWN:
+        raise OperationError("Only an alert stood down at the desk can be reopened.")
+    acknowledged = encounter.first_acknowledged_at is not None
+    encounter.status = move(encounter.status, Status.ACKNOWLEDGED if acknowledged else Status.OPEN)
+    if not acknowledged:
+        school = encounter.school
+        minutes = school.level1_minutes if encounter.escalation_level < 2 else school.level2_minutes
+        encounter.next_escalation_at = max(encounter.started_at + timedelta(minutes=minutes), now)
+    record_event(
+        session,
+        encounter,
+        "reopened",
+        actor,
+        now,
+        {"next_escalation_at": encounter.next_escalation_at},
+    )
+
+
 def resolve(
     session: Session,
     encounter: Encounter,

@@ -16,10 +16,15 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.ACKNOWLEDGED, Status.RESOLVED, Status.STOOD_DOWN}),
     Status.ACKNOWLEDGED: frozenset({Status.RESOLVED, Status.STOOD_DOWN}),
     Status.RESOLVED: frozenset(),
-    Status.STOOD_DOWN: frozenset(),
+    # A stand-down waits on the office list until a designee closes it (resolved) or
+    # reopens it (escalation resumes, acknowledged again if it was before).
+    Status.STOOD_DOWN: frozenset({Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED}),
 }
 
 ACTIVE = frozenset({Status.OPEN, Status.ACKNOWLEDGED})
+# What the office's list of open encounters shows: active ones, and stand-downs that a
+# designee has not closed or reopened yet.
+ON_OFFICE_LIST = frozenset({*ACTIVE, Status.STOOD_DOWN})
 
 
 class TransitionError(ValueError):

@@ -84,6 +84,10 @@ def step(page: Page, label: str) -> None:
 
 
 def answer_triage(page: Page, answers: dict[str, str]) -> None:
+    """Answer the optional document questions (folded below the common documents)."""
+    questions = page.locator("details#questions")
+    if questions.get_attribute("open") is None:
+        questions.locator("summary").click()
     for key, label in answers.items():
         page.locator(f"fieldset:has(input[name='{key}'])").get_by_label(label, exact=True).check()
     page.get_by_role("button", name="Save answers").click()
@@ -162,7 +166,7 @@ def test_front_desk_walks_an_encounter_from_tap_to_finish(
     page.get_by_label("Name", exact=True).fill(AGENT_NAME)
     page.get_by_label("Agency, exactly as printed").fill(AGENT_AGENCY)
     page.get_by_role("button", name="Save and continue").click()
-    expect(page.get_by_text("Agent saved.")).to_be_visible(timeout=QUICK)
+    expect(page.get_by_text("Agent 1 saved.")).to_be_visible(timeout=QUICK)
     step(page, "Agents")
     expect(page.locator(".record-list")).to_contain_text(AGENT_NAME)
 
@@ -172,7 +176,7 @@ def test_front_desk_walks_an_encounter_from_tap_to_finish(
     page.get_by_role("group", name="This person is").get_by_label("Student", exact=True).check()
     page.get_by_role("button", name="Add this name").click()
     expect(page.locator("#people .record-list")).to_contain_text(STUDENT_NAME, timeout=QUICK)
-    page.get_by_label("Information or records about a student").check()
+    page.get_by_label("A student's records or information").check()
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_role("heading", name="The document")).to_be_visible(timeout=QUICK)
 
@@ -198,9 +202,7 @@ def test_front_desk_walks_an_encounter_from_tap_to_finish(
         group = page.locator(f"fieldset:has(input[name='{key}'])")
         expect(group.get_by_label(label, exact=True)).to_be_checked()
 
-    guidance = page.locator("details.guidance")
-    expect(page.locator("#do-lines li").first).to_be_hidden()
-    guidance.locator("summary", has_text="What to do, and what never to do").click()
+    # The current situation's do and never lines are in view, unfolded.
     expect(page.locator("#do-lines li").first).to_be_visible()
     expect(page.locator("#never-lines li").first).to_be_visible()
     assert page.locator("#do-lines li").count() >= 1
@@ -355,7 +357,6 @@ def test_every_kiosk_screen_passes_axe(
         step(page, label)
         check_axe(page, screen, found)
     step(page, "Document")
-    page.locator("details.guidance summary").click()
     answer_triage(page, ADMINISTRATIVE)
     expect(page.locator("#say-line")).to_have_attribute(
         "data-situation", "doc:administrative_warrant"
@@ -385,15 +386,17 @@ def test_saved_choices_show_again_when_the_desk_returns_to_a_step(
     page = kiosk_page(new_context, server, console)
     tap_start(page)
     step(page, "Request")
-    kind = page.get_by_label("To see or speak with a student")
+    kind = page.get_by_label("A student: to see, speak with or take them")
     kind.check()
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_role("heading", name="The document")).to_be_visible()
     step(page, "Emergency")
     emergency = page.get_by_role("group", name="Did an agent say it is an emergency?")
     emergency.get_by_label("Yes", exact=True).check()
-    page.get_by_role("button", name="Save and continue").click()
-    expect(page.get_by_role("heading", name="What happened")).to_be_visible()
+    page.get_by_role("button", name="Save", exact=True).click()
+    # The emergency lasts: the desk stays where its words and its notes are.
+    expect(page.get_by_text("Saved.", exact=True)).to_be_visible()
+    expect(page.locator("#say-line")).to_have_attribute("data-situation", "exigency")
 
     step(page, "Emergency")
     emergency_shown = emergency.get_by_label("Yes", exact=True).is_checked()

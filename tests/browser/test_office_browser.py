@@ -264,7 +264,7 @@ def test_the_designee_follows_and_guides_the_desk_from_the_office_pages(
     step(kiosk, "Agents")
     kiosk.get_by_label("Name", exact=True).fill(AGENT_NAME)
     kiosk.get_by_role("button", name="Save and continue").click()
-    expect(kiosk.get_by_text("Agent saved.")).to_be_visible()
+    expect(kiosk.get_by_text("Agent 1 saved.")).to_be_visible()
     expect(timeline).to_contain_text("Agent added", timeout=LIVE)
     expect(office.locator("#record")).to_contain_text(AGENT_NAME, timeout=LIVE)
     assert_same_document(office)
@@ -281,7 +281,7 @@ def test_the_designee_follows_and_guides_the_desk_from_the_office_pages(
     kiosk.get_by_role("group", name="Did an agent say it is an emergency?").get_by_label(
         "No", exact=True
     ).check()
-    kiosk.get_by_role("button", name="Save and continue").click()
+    kiosk.get_by_role("button", name="Save", exact=True).click()
     expect(kiosk.get_by_role("heading", name="What happened")).to_be_visible()
     recorded = timeline.locator("li", has_text="Emergency question recorded")
     expect(recorded).to_have_count(1, timeout=3 * SLOW_MS)

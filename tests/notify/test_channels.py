@@ -352,6 +352,7 @@ def test_generic_slack_and_teams_shapes_carry_no_student_data(
         "school",
         "local_time",
         "channel",
+        "place",
         "link",
         "ack_link",
         "reference",

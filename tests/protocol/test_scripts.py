@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -61,7 +62,7 @@ def test_block_wording_rules(block: Block) -> None:
 
 def test_every_step_and_situation_in_the_pack_is_known() -> None:
     assert {(b.step, b.situation) for b in BLOCKS} == set(PACK.blocks)
-    assert all(b.step in STEPS and b.situation in SITUATIONS for b in BLOCKS)
+    assert all(b.step in (*STEPS, "any") and b.situation in SITUATIONS for b in BLOCKS)
     assert all((step, "default") in PACK.blocks for step in STEPS)
 
 
@@ -79,7 +80,7 @@ def test_no_block_writes_down_immigration_status() -> None:
 DOC_WORDS = {
     DocType.JUDICIAL_WARRANT: (
         "will not obstruct",
-        "reviewing the warrant",
+        "district office and counsel are checking the warrant now",
         "address, dates and scope",
         "exactly what the warrant names",
     ),
@@ -113,7 +114,7 @@ DOC_WORDS = {
 def test_every_first_impression_has_its_own_document_block(doc: DocType) -> None:
     block = PACK.block("document", Facts(document=doc.value))
     assert block.situation == f"doc:{doc.value}"
-    assert block.step == "document"
+    assert block.step == "any"  # the document's words follow the desk onto every step
     text = text_of(block)
     for words in DOC_WORDS[doc]:
         assert words in text, words
@@ -156,7 +157,7 @@ def test_document_step_without_an_impression_asks_to_see_it() -> None:
 # ---- channels, exigency, entry without consent, claimed consent
 
 
-@pytest.mark.parametrize("channel", ["phone", "email", "letter"])
+@pytest.mark.parametrize("channel", ["phone", "email", "letter", "offsite"])
 @pytest.mark.parametrize("step", ["start", "agents", "request", "document", "outcome", "close"])
 def test_each_channel_has_its_own_block(step: str, channel: str) -> None:
     block = PACK.block(step, Facts(channel=channel))
@@ -183,17 +184,33 @@ def test_phone_takes_the_callers_details() -> None:
     assert "caller's own words" in text_of(PACK.block("request", Facts(channel="phone")))
 
 
+@pytest.mark.parametrize("step", ["start", "agents", "request", "document", "outcome", "close"])
+def test_staff_reporting_from_elsewhere_are_told_what_to_relay(step: str) -> None:
+    # The caller is our own staff, not the requester: every line is something to tell them.
+    block = PACK.block(step, Facts(channel="offsite"))
+    assert block.say.startswith("Tell our staff member")
+    assert len(block.say) <= 130, "short lines: they are read out over the phone"
+    assert "your identification" not in text_of(block)
+
+
+def test_staff_elsewhere_keep_the_students_and_do_not_resist() -> None:
+    text = text_of(PACK.block("start", Facts(channel="offsite")))
+    assert "confirm nothing" in text and "hand over no student" in text
+    assert "i do not consent" in text and "do not resist" in text
+    assert "location and a call-back number" in text
+
+
 def test_in_person_uses_the_default_blocks() -> None:
     for step in STEPS:
         assert PACK.block(step, Facts(channel="in_person")).situation == "default"
 
 
 def test_unknown_channel_falls_back_to_default() -> None:
-    assert PACK.situations("start", Facts(channel="fax")) == ["default"]
+    assert PACK.situations(Facts(channel="fax")) == ["default"]
 
 
-@pytest.mark.parametrize("step", ["document", "exigency", "outcome", "close"])
-def test_exigency_has_its_own_block(step: str) -> None:
+@pytest.mark.parametrize("step", STEPS)
+def test_exigency_has_its_own_block_on_every_step(step: str) -> None:
     block = PACK.block(step, Facts(exigency=True))
     assert block.situation == "exigency"
     text = text_of(block)
@@ -208,20 +225,15 @@ def test_exigency_block_does_not_interfere_or_judge() -> None:
     assert "stated reason" in text and "instruction" in text
 
 
-@pytest.mark.parametrize("step", ["document", "exigency", "outcome", "close"])
-def test_entry_without_consent_has_its_own_block(step: str) -> None:
-    block = PACK.block(step, Facts(entered_without_consent=True))
-    assert block.situation == "entry_without_consent"
-    assert "witness" in text_of(block) or "who saw it" in text_of(block)
-
-
-@pytest.mark.parametrize("step", ["document", "exigency"])
+@pytest.mark.parametrize("step", STEPS)
 def test_entry_without_consent_says_i_do_not_consent_and_does_not_resist(step: str) -> None:
     block = PACK.block(step, Facts(entered_without_consent=True))
+    assert block.situation == "entry_without_consent"
     assert block.say.startswith("I do not consent")
     assert "i will not resist" in block.say.lower()
     assert "do not physically resist" in text_of(block)
     assert "what was done, where and when" in text_of(block)
+    assert "witness" in text_of(block) or "who saw it" in text_of(block)
 
 
 def test_claimed_consent_has_its_own_block() -> None:
@@ -233,67 +245,186 @@ def test_claimed_consent_has_its_own_block() -> None:
     assert "spoken statement that a parent agreed" in text
 
 
-def test_claimed_consent_beats_the_channel_on_the_request_step() -> None:
-    block = PACK.block("request", Facts(channel="phone", consent_claimed=True))
-    assert block.situation == "consent_claimed"
+def test_a_judicial_warrant_naming_a_person_is_checked_and_not_obstructed() -> None:
+    block = PACK.block("start", Facts(document="judicial_warrant", document_names_person=True))
+    assert block.situation == "warrant_person"
+    text = text_of(block)
+    assert block.say.startswith("I will not obstruct you")
+    assert "district office and counsel are checking the warrant now" in text
+    assert "do not hide, move or warn the person it names" in text
+    assert "do not bring the person it names to the agents yourself" in text
 
 
-# ---- precedence
+def test_a_person_named_on_another_document_is_not_a_warrant() -> None:
+    facts = Facts(document="administrative_warrant", document_names_person=True)
+    assert "warrant_person" not in PACK.situations(facts)
+    assert PACK.block("start", facts).situation == "doc:administrative_warrant"
 
-ALL_FLAGS = Facts(
-    channel="phone",
-    document="judicial_warrant",
-    exigency=True,
-    entered_without_consent=True,
-    consent_claimed=True,
-)
+
+def test_a_parent_sought_keeps_the_child_with_staff() -> None:
+    block = PACK.block("request", Facts(request_kinds=frozenset({"adult"})))
+    assert block.situation == "parent_sought"
+    text = text_of(block)
+    assert "a staff member stays with the child, away from the encounter" in text
+    assert "do not hand the child to the agents" in text
+    assert "district office arranges the child's care" in text
+    assert "record which staff member stays with the child" in text
 
 
 @pytest.mark.parametrize(
-    ("step", "expected"),
+    ("kind", "situation", "words"),
     [
-        ("start", ["entry_without_consent", "exigency", "phone", "default"]),
-        (
-            "document",
-            ["entry_without_consent", "exigency", "doc:judicial_warrant", "phone", "default"],
-        ),
-        ("request", ["entry_without_consent", "exigency", "consent_claimed", "phone", "default"]),
-        ("close", ["entry_without_consent", "exigency", "phone", "default"]),
+        ("student_access", "student_sought", "not able to confirm whether any student is here"),
+        ("student_info", "records_sought", "not able to share any student information"),
+        ("staff", "staff_sought", "not able to share information about staff"),
     ],
 )
-def test_situations_most_specific_first(step: str, expected: list[str]) -> None:
-    assert PACK.situations(step, ALL_FLAGS) == expected
+def test_who_is_sought_has_its_own_words(kind: str, situation: str, words: str) -> None:
+    block = PACK.block("start", Facts(request_kinds=frozenset({kind})))
+    assert block.situation == situation
+    assert words in block.say.lower()
+
+
+# ---- the "Now" panel: every situation on every step
+
+# Facts that reach one situation each (besides the default).
+ONE_SITUATION: dict[str, Facts] = {
+    "exigency": Facts(exigency=True),
+    "entry_without_consent": Facts(entered_without_consent=True),
+    "warrant_person": Facts(document="judicial_warrant", document_names_person=True),
+    "parent_sought": Facts(request_kinds=frozenset({"adult"})),
+    "consent_claimed": Facts(consent_claimed=True),
+    **{f"doc:{d.value}": Facts(document=d.value) for d in DocType},
+    **{channel: Facts(channel=channel) for channel in ("phone", "email", "letter", "offsite")},
+    "student_sought": Facts(request_kinds=frozenset({"student_access"})),
+    "records_sought": Facts(request_kinds=frozenset({"student_info"})),
+    "staff_sought": Facts(request_kinds=frozenset({"staff"})),
+    "default": Facts(),
+}
+CHANNEL_STEPS = ("start", "agents", "request", "document", "outcome", "close")
+
+
+def expected_top(situation: str, step: str) -> str:
+    """What the panel shows for one situation: it follows the desk onto every step, except
+    a channel's words, written for the steps where a channel changes what is asked."""
+    if situation in ("phone", "email", "letter", "offsite") and step not in CHANNEL_STEPS:
+        return "default"
+    return situation
+
+
+def test_the_table_covers_every_situation() -> None:
+    assert set(ONE_SITUATION) == set(SITUATIONS)
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_situations_always_end_in_default(step: str) -> None:
-    assert PACK.situations(step, Facts())[-1] == "default"
-    assert PACK.situations(step, ALL_FLAGS)[-1] == "default"
+@pytest.mark.parametrize("situation", list(ONE_SITUATION))
+def test_the_panel_shows_the_situation_on_every_step(situation: str, step: str) -> None:
+    panel = PACK.panel(step, ONE_SITUATION[situation])
+    assert panel.top.situation == expected_top(situation, step)
+    assert panel.top.say and panel.top.do and panel.top.never
+    assert all(b.situation != "default" for b in panel.earlier)
+    if expected_top(situation, step) == "default":
+        assert panel.top.step == step  # the step's own question
 
 
-@pytest.mark.parametrize(
-    ("facts", "expected"),
-    [
-        (ALL_FLAGS, "entry_without_consent"),
-        (Facts(document="judicial_warrant", exigency=True), "exigency"),
-        (Facts(document="judicial_warrant", channel="letter"), "doc:judicial_warrant"),
-        (Facts(document="none", entered_without_consent=True), "entry_without_consent"),
-    ],
-    ids=["entry beats all", "exigency beats document", "document beats channel", "entry"],
+# The issue's order, most urgent first.
+URGENCY = [
+    "exigency",
+    "entry_without_consent",
+    "warrant_person",
+    "parent_sought",
+    "consent_claimed",
+    "doc:judicial_warrant",
+    "phone",
+    "default",
+]
+EVERYTHING = Facts(
+    channel="phone",
+    document="judicial_warrant",
+    document_names_person=True,
+    exigency=True,
+    entered_without_consent=True,
+    consent_claimed=True,
+    request_kinds=frozenset({"adult", "student_access", "student_info", "staff"}),
 )
-def test_precedence_on_the_document_step(facts: Facts, expected: str) -> None:
-    assert PACK.block("document", facts).situation == expected
 
 
-def test_a_missing_specific_block_falls_through_to_the_next() -> None:
-    # There is no entry block on the agents step, so the channel block shows.
-    facts = Facts(channel="phone", entered_without_consent=True)
-    assert PACK.block("agents", facts).situation == "phone"
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("drop", range(len(URGENCY) - 1), ids=URGENCY[:-1])
+def test_the_most_urgent_situation_known_wins(step: str, drop: int) -> None:
+    """Take away the situations above one; that one must then be on top."""
+    fields = {
+        "exigency": {"exigency": False},
+        "entry_without_consent": {"entered_without_consent": False},
+        "warrant_person": {"document_names_person": False},
+        "parent_sought": {"request_kinds": frozenset({"student_access", "student_info", "staff"})},
+        "consent_claimed": {"consent_claimed": False},
+        "doc:judicial_warrant": {"document": None},
+    }
+    facts = EVERYTHING
+    for situation in URGENCY[:drop]:
+        facts = dataclasses.replace(facts, **fields[situation])
+    expected = URGENCY[drop]
+    if expected == "phone" and step not in CHANNEL_STEPS:
+        expected = "student_sought"  # no phone words on this step: who is sought comes next
+    panel = PACK.panel(step, facts)
+    assert panel.top.situation == expected
+    # Whatever else is still true folds below, most urgent first, never repeated.
+    below = [b.situation for b in panel.earlier]
+    assert expected not in below
+    assert below == sorted(below, key=SITUATIONS.index)
+
+
+def test_situations_always_end_in_default() -> None:
+    assert PACK.situations(Facts())[-1] == "default"
+    assert PACK.situations(EVERYTHING)[-1] == "default"
+    assert PACK.situations(EVERYTHING)[:6] == [
+        "exigency",
+        "entry_without_consent",
+        "warrant_person",
+        "parent_sought",
+        "consent_claimed",
+        "doc:judicial_warrant",
+    ]
+
+
+def test_the_step_keeps_its_own_question_below_the_panel() -> None:
+    facts = Facts(document="administrative_warrant")
+    assert PACK.block("agents", facts).situation == "doc:administrative_warrant"
+    own = PACK.step_block("agents", facts)
+    assert own.step == "agents" and "identification" in own.say.lower()
+    assert PACK.step_block("agents", Facts(channel="phone")).situation == "phone"
+
+
+def test_a_higher_priority_wins_over_the_order() -> None:
+    data = default_pack_data()
+    _first(data, "any", "doc:detainer")["priority"] = 95
+    pack = load_pack(data)
+    assert pack.block("start", Facts(exigency=True, document="detainer")).situation == (
+        "doc:detainer"
+    )
+
+
+def test_a_block_for_the_step_wins_over_one_for_any_step() -> None:
+    data = default_pack_data()
+    step_block = copy.deepcopy(_first(data, "any", "exigency"))
+    step_block.update(step="outcome", say="Outcome words.")
+    data["blocks"].append(step_block)
+    pack = load_pack(data)
+    assert pack.block("outcome", Facts(exigency=True)).say == "Outcome words."
+    assert pack.block("agents", Facts(exigency=True)).say != "Outcome words."
+
+
+def test_a_pack_without_priorities_loads_with_the_default_order() -> None:
+    data = default_pack_data()
+    for block in data["blocks"]:
+        del block["priority"]
+    assert load_pack(data) == PACK
 
 
 def test_unknown_step_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown step"):
-        PACK.situations("lunch", Facts())
+        PACK.panel("lunch", Facts())
 
 
 def test_contract_constants() -> None:
@@ -307,17 +438,16 @@ def test_contract_constants() -> None:
         "outcome",
         "close",
     )
-    assert CHANNELS == ("in_person", "phone", "email", "letter")
+    assert CHANNELS == ("in_person", "phone", "email", "letter", "offsite")
     assert {f"doc:{d.value}" for d in DocType} <= set(SITUATIONS)
-    assert {
-        "default",
-        "phone",
-        "email",
-        "letter",
+    assert SITUATIONS[:5] == (
         "exigency",
         "entry_without_consent",
+        "warrant_person",
+        "parent_sought",
         "consent_claimed",
-    } <= set(SITUATIONS)
+    )
+    assert SITUATIONS[-1] == "default"
 
 
 # ---- loading and validation
@@ -370,7 +500,7 @@ def _complies_in_never(data: dict) -> None:
 
 
 def _comply_in_say(data: dict) -> None:
-    _first(data, "document", "doc:judicial_warrant")["say"] = "We will comply with the warrant."
+    _first(data, "any", "doc:judicial_warrant")["say"] = "We will comply with the warrant."
 
 
 def _noncompliant_in_do(data: dict) -> None:
@@ -406,6 +536,18 @@ def _blocks_not_a_list(data: dict) -> None:
     data["blocks"] = {}
 
 
+def _priority_text(data: dict) -> None:
+    data["blocks"][0]["priority"] = "high"
+
+
+def _priority_too_high(data: dict) -> None:
+    data["blocks"][0]["priority"] = 5000
+
+
+def _default_for_any_step(data: dict) -> None:
+    data["blocks"][0]["step"] = "any"
+
+
 INVALID: list[tuple[str, Callable[[dict], None], str]] = [
     ("missing default", _drop_default, "no default block for step.*outcome"),
     ("unknown step", _unknown_step, "unknown step 'lunch'"),
@@ -424,6 +566,9 @@ INVALID: list[tuple[str, Callable[[dict], None], str]] = [
     ("do not a list", _do_not_a_list, "list of lines"),
     ("blank line", _blank_line, "non-empty"),
     ("blocks not a list", _blocks_not_a_list, "blocks must be a list"),
+    ("priority as text", _priority_text, "priority must be a whole number"),
+    ("priority too high", _priority_too_high, "priority must be a whole number"),
+    ("default for any step", _default_for_any_step, "default situation is written per step"),
 ]
 
 

@@ -12,6 +12,9 @@ ALLOWED = {
     ("open", "stood_down"),
     ("acknowledged", "resolved"),
     ("acknowledged", "stood_down"),
+    ("stood_down", "open"),
+    ("stood_down", "acknowledged"),
+    ("stood_down", "resolved"),
 }
 
 
