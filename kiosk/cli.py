@@ -23,6 +23,7 @@ from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.links import Links
 from kiosk.notify.worker import Deliverer, policy_from_settings
+from kiosk.protocol.encounters import OFFSITE_PLACES
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
 
@@ -187,6 +188,12 @@ def schools_create(name: str, zone_name: str, phone: str) -> None:
     show_default=True,
 )
 @click.option("--webhook-secret", default=None, help="Shared secret for the signature header.")
+@click.option(
+    "--places",
+    default="",
+    help="Off-site places this contact is alerted for, with level 1, instead of the usual "
+    f"levels: comma-separated, from {', '.join(OFFSITE_PLACES)}.",
+)
 def contacts_add(
     school: str,
     level: int,
@@ -197,9 +204,18 @@ def contacts_add(
     after_hours: bool,
     webhook_format: str,
     webhook_secret: str | None,
+    places: str,
 ) -> None:
     """Alert this contact for a school at an escalation level, by email, webhook or SMS."""
     address = one_line(address, "the address")
+    chosen = [p.strip() for p in places.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in OFFSITE_PLACES]
+    if unknown:
+        raise click.ClickException(
+            f"unknown place {', '.join(unknown)}; choose from {', '.join(OFFSITE_PLACES)}"
+        )
+    if chosen and after_hours:
+        raise click.ClickException("a contact is routed by --places or --after-hours, not both")
     if channel == "email" and "@" not in address:
         raise click.ClickException("an email contact needs an email address")
     if channel == "webhook":
@@ -224,9 +240,13 @@ def contacts_add(
                 after_hours=after_hours,
                 webhook_format=webhook_format,
                 webhook_secret=webhook_secret,
+                places=",".join(dict.fromkeys(chosen)),
             )
         )
-    click.echo(f"contact added: {name}, level {level}, {channel}, {school}")
+    if chosen:
+        click.echo(f"contact added: {name}, for {', '.join(chosen)}, {channel}, {school}")
+    else:
+        click.echo(f"contact added: {name}, level {level}, {channel}, {school}")
 
 
 @schools_cli.command("routing")

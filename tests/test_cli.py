@@ -128,3 +128,58 @@ def test_demo_refuses_outside_demo_mode(make_app: Any) -> None:
     assert "only in demo mode" in result.output
     with database(app).session_factory() as session:
         assert session.scalars(select(School)).all() == []
+
+
+def test_contacts_can_be_routed_to_offsite_places(app: Flask) -> None:
+    run(app, "schools", "create", "--name", "Oak School", "--timezone", "America/Denver")
+    result = run(
+        app,
+        "contacts",
+        "add",
+        "--school",
+        "Oak School",
+        "--name",
+        "Transportation",
+        "--email",
+        "transport@district.test",
+        "--places",
+        "bus, field_trip,bus",
+    )
+    assert result.exit_code == 0, result.output
+    assert "for bus, field_trip" in result.output
+    with database(app).session_factory() as session:
+        contact = session.scalars(select(Contact)).one()
+    assert contact.places == "bus,field_trip"
+    for places, message in (
+        ("parking_lot", "unknown place parking_lot"),
+        ("bus,moon", "unknown place moon"),
+    ):
+        result = run(
+            app,
+            "contacts",
+            "add",
+            "--school",
+            "Oak School",
+            "--name",
+            "X",
+            "--email",
+            "x@district.test",
+            "--places",
+            places,
+        )
+        assert result.exit_code != 0 and message in result.output
+    result = run(
+        app,
+        "contacts",
+        "add",
+        "--school",
+        "Oak School",
+        "--name",
+        "Y",
+        "--email",
+        "y@district.test",
+        "--places",
+        "bus",
+        "--after-hours",
+    )
+    assert result.exit_code != 0 and "not both" in result.output

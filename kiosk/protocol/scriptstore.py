@@ -18,32 +18,59 @@ def pack_sha(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+BUILT_IN = "built-in default"
+
+
 def current_script_version(session: Session, now: datetime) -> ScriptVersion:
-    """Return the active version, storing the built-in default pack the first time."""
+    """Return the active version, storing the built-in default pack the first time.
+
+    A district that never replaced the built-in draft gets this release's draft: the old
+    one is kept (encounters point at it) but no longer active. A version a district stored
+    or approved itself is never replaced.
+    """
     version = session.scalar(
         select(ScriptVersion)
         .where(ScriptVersion.active)
         .order_by(ScriptVersion.created_at.desc(), ScriptVersion.id.desc())
         .limit(1)
     )
-    if version is not None:
+    sha = _built_in_sha()
+    if version is not None and not _outdated_built_in(version, sha):
         return version
     data = default_pack_data()
-    sha = pack_sha(data)
-    version = session.scalar(select(ScriptVersion).where(ScriptVersion.sha256 == sha))
-    if version is None:
-        version = ScriptVersion(
-            label=data["label"],
-            sha256=sha,
-            content=json.dumps(data, sort_keys=True),
-            status=data.get("status", "draft"),
-            author="built-in default",
-            active=True,
-            created_at=now,
-        )
-        session.add(version)
+    stored = session.scalar(select(ScriptVersion).where(ScriptVersion.sha256 == sha))
+    if version is not None:
+        version.active = False
+    if stored is not None:
+        stored.active = True
         session.flush()
-    return version
+        return stored
+    stored = ScriptVersion(
+        label=data["label"],
+        sha256=sha,
+        content=json.dumps(data, sort_keys=True),
+        status=data.get("status", "draft"),
+        author=BUILT_IN,
+        active=True,
+        created_at=now,
+    )
+    session.add(stored)
+    session.flush()
+    return stored
+
+
+@lru_cache(maxsize=1)
+def _built_in_sha() -> str:
+    return pack_sha(default_pack_data())
+
+
+def _outdated_built_in(version: ScriptVersion, sha: str) -> bool:
+    return (
+        version.author == BUILT_IN
+        and version.approved_at is None
+        and version.status == "draft"
+        and version.sha256 != sha
+    )
 
 
 @lru_cache(maxsize=16)

@@ -10,8 +10,11 @@ from kiosk.protocol.documents import (
     ANSWERS,
     DOC_LABELS,
     DOC_MEANING,
+    PICKS,
+    PICKS_BY_KEY,
     TRIAGE_QUESTIONS,
     DocType,
+    Pick,
     TriageAnswers,
     triage,
 )
@@ -538,3 +541,62 @@ def test_meanings_follow_the_table(doc: DocType, words: tuple[str, ...]) -> None
 def test_labels_and_meanings_cover_exactly_the_kinds() -> None:
     assert set(DOC_LABELS) == set(DocType) == set(DOC_MEANING)
     assert len(set(DOC_LABELS.values())) == len(DocType)
+
+
+# ---- common documents, one tap each
+
+PICK_EXPECTED = {
+    "court_arrest": DocType.JUDICIAL_WARRANT,
+    "court_search": DocType.JUDICIAL_WARRANT,
+    "dhs_warrant": DocType.ADMINISTRATIVE_WARRANT,
+    "court_records": DocType.JUDICIAL_SUBPOENA,
+    "grand_jury": DocType.GRAND_JURY_SUBPOENA,
+    "dhs_subpoena": DocType.DHS_SUBPOENA,
+    "detainer": DocType.DETAINER,
+    "notice_to_appear": DocType.NOTICE_TO_APPEAR,
+    "i9_notice": DocType.I9_NOTICE,
+    # An immigration judge is not a judge in the warrant sense: never a warrant.
+    "immigration_court": DocType.UNSURE,
+    "other": DocType.OTHER,
+    "none": DocType.NONE,
+    "unsure": DocType.UNSURE,
+}
+
+
+@pytest.mark.parametrize("pick", PICKS, ids=lambda p: p.key)
+def test_each_common_document_gives_its_first_impression(pick: Pick) -> None:
+    assert triage(pick.answers) is PICK_EXPECTED[pick.key]
+    assert PICKS_BY_KEY[pick.key] is pick
+
+
+def test_every_row_of_the_documents_table_is_one_tap_away() -> None:
+    reached = {triage(pick.answers) for pick in PICKS}
+    # The table's rows: both warrants, both subpoenas and the grand jury's, the detainer,
+    # the notice to appear, the I-9 notice, and no document at all; and the safe "unsure".
+    assert reached == set(DocType)
+    assert {p.key for p in PICKS} == set(PICK_EXPECTED)
+
+
+def test_only_the_court_warrants_read_as_a_judicial_warrant() -> None:
+    warrants = [p.key for p in PICKS if triage(p.answers) is DocType.JUDICIAL_WARRANT]
+    assert warrants == ["court_arrest", "court_search"]
+    assert PICKS_BY_KEY["court_arrest"].names_person == "yes"
+    for pick in PICKS:
+        if pick.key not in warrants:
+            assert "judge or magistrate judge" not in pick.signed
+
+
+@pytest.mark.parametrize("pick", PICKS, ids=lambda p: p.key)
+def test_each_common_document_says_what_the_desk_can_see(pick: Pick) -> None:
+    # Heading or agency, form number and who signed it: each on the button, short.
+    for text in (pick.title, pick.top, pick.form, pick.signed):
+        assert text and len(text) <= 80, text
+    assert "comply" not in " ".join((pick.title, pick.top, pick.form, pick.signed)).lower()
+
+
+def test_a_pick_stays_strict_when_the_desk_refines_one_answer() -> None:
+    # Starting from the court warrant and then saying "not sure" about the judge's
+    # signature must fall back to the safe impression, never stay a warrant.
+    answers = PICKS_BY_KEY["court_search"].answers.to_dict()
+    answers["judge_signed"] = "unsure"
+    assert triage(TriageAnswers.from_mapping(answers)) is DocType.UNSURE
