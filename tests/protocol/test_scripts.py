@@ -305,10 +305,7 @@ CHANNEL_STEPS = ("start", "agents", "request", "document", "outcome", "close")
 
 
 def expected_top(situation: str, step: str) -> str:
-    """What the panel shows for one situation: it follows the desk onto every step, except
-    a channel's words, written for the steps where a channel changes what is asked."""
-    if situation in ("phone", "email", "letter", "offsite") and step not in CHANNEL_STEPS:
-        return "default"
+    """What the panel shows for one situation: it follows the desk onto every step."""
     return situation
 
 
@@ -323,8 +320,8 @@ def test_the_panel_shows_the_situation_on_every_step(situation: str, step: str) 
     assert panel.top.situation == expected_top(situation, step)
     assert panel.top.say and panel.top.do and panel.top.never
     assert all(b.situation != "default" for b in panel.earlier)
-    if expected_top(situation, step) == "default":
-        assert panel.top.step == step  # the step's own question
+    if situation == "default" or (situation in CHANNELS and step in CHANNEL_STEPS):
+        assert panel.top.step == step  # written for the step: its own question
 
 
 # The issue's order, most urgent first.
@@ -365,8 +362,6 @@ def test_the_most_urgent_situation_known_wins(step: str, drop: int) -> None:
     for situation in URGENCY[:drop]:
         facts = dataclasses.replace(facts, **fields[situation])
     expected = URGENCY[drop]
-    if expected == "phone" and step not in CHANNEL_STEPS:
-        expected = "student_sought"  # no phone words on this step: who is sought comes next
     panel = PACK.panel(step, facts)
     assert panel.top.situation == expected
     # Whatever else is still true folds below, most urgent first, never repeated.
