@@ -215,7 +215,7 @@ class RequestForm(FlaskForm):
     purpose = note(
         "Purpose, in their own words",
         Encounter.purpose,
-        RECORD_ONLY + " Add names in the list below, not here.",
+        RECORD_ONLY + " Add names under People named, not here.",
     )
     consent_claimed = radio("Do they say a parent or guardian agreed?", YES_NO_UNSURE)
     consent_claim = note(
