@@ -208,6 +208,19 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
     return result.stdout
 
 
+@contextlib.contextmanager
+def app_environment(env: dict[str, str]) -> Iterator[None]:
+    """The app reads its settings from os.environ: lend it these for in-process setup."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def log_tail(path: Path, chars: int = 3000) -> str:
     try:
         return path.read_text(errors="replace")[-chars:]

@@ -62,6 +62,7 @@ try:
         BIN,
         PROCESSES,
         BenchError,
+        app_environment,
         free_port,
         log_tail,
         percentile,
@@ -76,6 +77,7 @@ except ModuleNotFoundError:  # run as `python bench/desk_taps.py`: bench/ itself
         BIN,
         PROCESSES,
         BenchError,
+        app_environment,
         free_port,
         log_tail,
         percentile,
@@ -89,7 +91,7 @@ except ModuleNotFoundError:  # run as `python bench/desk_taps.py`: bench/ itself
 # Settings passed on to gunicorn from the caller's environment; other KIOSK_* are dropped.
 PASSED_SETTINGS = ("KIOSK_WORKERS", "KIOSK_THREADS", "KIOSK_LOG_LEVEL")
 SCHOOL = "Lincoln Elementary School"
-# As tests/browser/conftest.py launches Debian's Chromium.
+# Debian's Chromium, never a downloaded one; the browser tests launch it the same way.
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -376,24 +378,12 @@ class Bench:
         }
         log(f"SMTP server on 127.0.0.1:{self.smtp_port}")
 
-    @contextlib.contextmanager
-    def app_environment(self) -> Iterator[None]:
-        """The app reads its settings from os.environ: lend it ours for in-process setup."""
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(self.env)
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
     def set_up(self) -> str:
         """Keys, schema and one school with a contact; return the kiosk's enrollment link."""
         began = time.monotonic()
         run_cli([str(BIN / "python"), "-m", "kiosk.keys"], self.env)
         run_cli([str(BIN / "flask"), "--app", "app", "db", "upgrade"], self.env)
-        with self.app_environment():
+        with app_environment(self.env):
             token = self.seed()
         log(f"instance ready in {time.monotonic() - began:.1f}s")
         return f"{self.base_url}/enroll/{token}"

@@ -75,6 +75,7 @@ try:
         PROCESSES,
         BenchError,
         KioskClient,
+        app_environment,
         free_port,
         log_tail,
         percentile,
@@ -90,6 +91,7 @@ except ModuleNotFoundError:  # run as `python bench/office.py`: bench/ itself is
         PROCESSES,
         BenchError,
         KioskClient,
+        app_environment,
         free_port,
         log_tail,
         percentile,
@@ -550,23 +552,11 @@ class Bench:
 
     # setup -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def app_environment(self) -> Iterator[None]:
-        """The app reads its settings from os.environ: lend it ours for in-process setup."""
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(self.env)
-        try:
-            yield
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
     def set_up(self) -> None:
         began = time.monotonic()
         run_cli([str(BIN / "python"), "-m", "kiosk.keys"], self.env)
         run_cli([str(BIN / "flask"), "--app", "app", "db", "upgrade"], self.env)
-        with self.app_environment():
+        with app_environment(self.env):
             secrets = self.seed()
         for index, (school, contact_id, secret) in enumerate(secrets):
             client = KioskClient(self.app_port)

@@ -147,11 +147,10 @@ class ChannelForm(FlaskForm):
     place = RadioField("Where", choices=options(PLACES), validators=[Optional()])
 
 
-class MistakeForm(FlaskForm):
-    """Confirm a stand-down; the person who identified confirms with their PIN."""
-
-    pin = PasswordField(
-        "Your PIN",
+def pin_field(label: str) -> PasswordField:
+    """A six-digit PIN, typed on the tablet's number pad and never remembered."""
+    return PasswordField(
+        label,
         validators=[Length(max=6, message="The PIN has six digits."), CleanText()],
         render_kw={
             "inputmode": "numeric",
@@ -160,6 +159,12 @@ class MistakeForm(FlaskForm):
             "pattern": "[0-9]*",
         },
     )
+
+
+class MistakeForm(FlaskForm):
+    """Confirm a stand-down; the person who identified confirms with their PIN."""
+
+    pin = pin_field("Your PIN")
 
 
 class StaffPickForm(FlaskForm):
@@ -167,16 +172,7 @@ class StaffPickForm(FlaskForm):
 
 
 class PinForm(FlaskForm):
-    pin = PasswordField(
-        "PIN",
-        validators=[Length(max=6, message="The PIN has six digits."), CleanText()],
-        render_kw={
-            "inputmode": "numeric",
-            "autocomplete": "off",
-            "maxlength": 6,
-            "pattern": "[0-9]*",
-        },
-    )
+    pin = pin_field("PIN")
 
 
 class AgentForm(FlaskForm):

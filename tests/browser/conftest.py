@@ -18,20 +18,11 @@ from typing import Any
 
 import pytest
 
+from bench.desk_taps import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCHOOL = "Lincoln Elementary School"
 LINK = re.compile(r"^\s+(?P<school>[^:]+): (?P<url>http://\S+/enroll/\S+)$", re.MULTILINE)
 HEALTH_WAIT_SECONDS = 20.0
