@@ -8,8 +8,9 @@
     return fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; });
   }
-  function cell(text, strong) {
+  function cell(text, strong, label) {
     var td = document.createElement("td");
+    if (label) { td.setAttribute("data-label", label); }
     if (strong) {
       var b = document.createElement("strong");
       b.textContent = text;
@@ -32,16 +33,32 @@
       items.forEach(function (e) {
         var tr = document.createElement("tr");
         tr.setAttribute("data-id", e.id);
-        if (!e.acknowledged) { tr.className = "unacknowledged"; }
-        tr.appendChild(cell(e.school));
-        tr.appendChild(cell(e.started + " (" + e.channel + ")"));
-        tr.appendChild(cell(e.minutes + " min"));
-        tr.appendChild(e.acknowledged ? cell(e.acknowledged.by + " at " + e.acknowledged.at) : cell("Not yet", true));
-        tr.appendChild(cell(String(e.level)));
+        if (e.stood_down) {
+          tr.className = "stood-down";
+        } else if (!e.acknowledged) {
+          tr.className = "unacknowledged";
+        }
+        var school = cell(e.school);
+        if (e.stood_down) {
+          var tag = document.createElement("strong");
+          tag.className = "tag tag-stood-down";
+          tag.textContent = "Stood down";
+          school.appendChild(document.createTextNode(" "));
+          school.appendChild(tag);
+        }
+        tr.appendChild(school);
+        tr.appendChild(cell(e.started + " (" + e.channel + ")", false, "Started"));
+        tr.appendChild(cell(e.minutes + " min", false, "Since alert"));
+        if (e.acknowledged) {
+          tr.appendChild(cell(e.acknowledged.by + " at " + e.acknowledged.at, false, "Acknowledged"));
+        } else {
+          tr.appendChild(cell(e.stood_down ? "No (stood down)" : "Not yet", !e.stood_down, "Acknowledged"));
+        }
+        tr.appendChild(cell(String(e.level), false, "Level"));
         var recorded = (e.exigency ? "Emergency declared. " : "") + (e.request || "Request not recorded");
         if (e.document) { recorded += "; " + e.document + (e.document_confirmed ? " (confirmed)" : ""); }
         recorded += "; agents: " + e.agents + (e.desk_closed ? "; desk closed" : "");
-        tr.appendChild(cell(recorded));
+        tr.appendChild(cell(recorded, false, "Recorded so far"));
         var link = document.createElement("a");
         link.href = e.url;
         link.textContent = "Open record";
@@ -68,16 +85,101 @@
     }, 2000);
   }
 
-  // Live encounter page.
+  // Live encounter page: the moment at the top, the actions it calls for, the record and the
+  // timeline follow what the desk and others record, without a reload.
   var eventsUrl = body.getAttribute("data-events-url");
   if (eventsUrl) {
     var seq = parseInt(body.getAttribute("data-seq") || "0", 10);
+    var status = body.getAttribute("data-status") || "";
     var recordUrl = body.getAttribute("data-record-url");
+    var photosUrl = body.getAttribute("data-photos-url");
     var timeline = document.getElementById("timeline");
     var record = document.getElementById("record");
-    var setField = function (name, text) {
-      var el = document.querySelector('#summary [data-field="' + name + '"]');
+    var photosSlot = document.getElementById("photos-slot");
+    var field = function (name) {
+      return document.querySelector('#summary [data-field="' + name + '"]');
+    };
+    var setText = function (el, text) {
       if (el && el.textContent !== text) { el.textContent = text; }
+    };
+    var drawLastDesk = function (last) {
+      var el = field("last_desk");
+      if (!el) { return; }
+      while (el.firstChild) { el.removeChild(el.firstChild); }
+      if (!last) {
+        el.textContent = "none yet";
+        return;
+      }
+      var time = document.createElement("time");
+      time.setAttribute("datetime", last.iso);
+      time.textContent = last.at;
+      el.appendChild(time);
+      el.appendChild(document.createTextNode(" " + last.text));
+    };
+    var drawPhoto = function (photo) {
+      var figure = document.getElementById("moment-photo");
+      if (!figure || !photo || figure.getAttribute("data-photo") === photo.public_id) { return; }
+      while (figure.firstChild) { figure.removeChild(figure.firstChild); }
+      var link = document.createElement("a");
+      link.href = photo.url;
+      var img = document.createElement("img");
+      img.src = photo.url;
+      img.alt = photo.alt;
+      img.width = photo.width;
+      img.height = photo.height;
+      link.appendChild(img);
+      figure.appendChild(link);
+      var caption = document.createElement("figcaption");
+      caption.className = "hint";
+      caption.textContent = "Tap to open it full size. Each view is recorded in the audit log.";
+      figure.appendChild(caption);
+      figure.setAttribute("data-photo", photo.public_id);
+      figure.hidden = false;
+    };
+    var drawMoment = function (m) {
+      var state = document.getElementById("moment-state");
+      if (state) {
+        setText(state, m.state);
+        state.hidden = !m.state;
+      }
+      setText(document.getElementById("moment-say"), m.say);
+      setText(field("situation"), m.situation);
+      setText(field("also"), m.also);
+      var also = document.querySelector('#summary [data-row="also"]');
+      if (also) { also.hidden = !m.also; }
+      setText(field("document"), m.document);
+      setText(field("acknowledged"), m.acknowledged);
+      setText(field("escalation"), m.escalation);
+      drawLastDesk(m.last_desk);
+      drawPhoto(m.photo);
+      var note = document.getElementById("moment-photo-note");
+      if (note) { note.hidden = !m.photo_hidden; }
+      // Show or hide the actions the moment calls for; the server checks each one anyway.
+      Array.prototype.forEach.call(document.querySelectorAll("[data-offer]"), function (el) {
+        var key = el.getAttribute("data-offer");
+        if (Object.prototype.hasOwnProperty.call(m.offers, key)) { el.hidden = !m.offers[key]; }
+      });
+      if (m.status !== status) {
+        // Stood down, reopened or resolved elsewhere: other actions fit now.
+        var box = document.getElementById("status-note");
+        setText(document.getElementById("status-note-text"),
+          "This encounter is now " + m.status.replace(/_/g, " ") + ".");
+        if (box) { box.hidden = false; }
+      }
+    };
+    var reload = document.getElementById("status-note-reload");
+    if (reload) {
+      reload.addEventListener("click", function () { window.location.reload(); });
+    }
+    var refreshPhotos = function (count) {
+      if (!photosSlot || String(count) === photosSlot.getAttribute("data-count")) { return null; }
+      return fetch(photosUrl, { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null) { return; }
+          photosSlot.innerHTML = html;
+          photosSlot.setAttribute("data-count", String(count));
+        });
     };
     // One poll at a time: when an answer takes longer than the interval, overlapping polls
     // with the same "since" would each append the same new lines.
@@ -87,13 +189,9 @@
       polling = Date.now();
       getJSON(eventsUrl + "?since=" + seq).then(function (data) {
         if (!data) { return null; }
-        var s = data.summary;
-        setField("status", s.status);
-        setField("acknowledged", s.acknowledged ? s.acknowledged.by + " at " + s.acknowledged.at : "Not yet");
-        setField("level", String(s.level));
-        setField("exigency", s.exigency ? "Yes" : "No");
         var fresh = data.events.filter(function (e) { return e.seq > seq; });
         if (!fresh.length) { return null; }
+        if (data.moment) { drawMoment(data.moment); }
         fresh.forEach(function (e) {
           var li = document.createElement("li");
           var time = document.createElement("time");
@@ -105,11 +203,22 @@
         });
         seq = Math.max(seq, data.seq);
         // The server renders and escapes the recorded details; only our own page is fetched.
-        return fetch(recordUrl, { credentials: "same-origin", cache: "no-store" })
-          .then(function (response) { return response.ok ? response.text() : null; })
-          .then(function (html) { if (html !== null) { record.innerHTML = html; } });
+        return Promise.all([
+          fetch(recordUrl, { credentials: "same-origin", cache: "no-store" })
+            .then(function (response) { return response.ok ? response.text() : null; })
+            .then(function (html) { if (html !== null) { record.innerHTML = html; } }),
+          data.moment ? refreshPhotos(data.moment.photos) : null
+        ]);
       }).catch(function () { /* next poll */ })
         .then(function () { polling = 0; });
     }, 2000);
+
+    // A form that came back with a problem: bring it into view, its first field focused.
+    var problem = document.querySelector("#main .has-error");
+    if (problem) {
+      problem.scrollIntoView({ block: "center" });
+      var input = problem.querySelector("input, select, textarea");
+      if (input) { input.focus({ preventScroll: true }); }
+    }
   }
 })();

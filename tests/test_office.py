@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 from sqlalchemy import select
 
 from kiosk import clock
@@ -310,3 +312,286 @@ def test_audit_chain_verifies_and_detects_tampering(app: Flask, started: FlaskCl
         session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="user:someone"))
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code != 0 and "broken at entry 2" in result.output
+
+
+# --- the encounter page on a phone: the moment first, then only the actions it calls for ----
+
+
+FORM_TAG = re.compile(r"<form\b[^>]*>")
+
+
+def offered(page: str) -> set[str]:
+    """The actions of the forms the page shows (a form marked hidden is not offered)."""
+    found = set()
+    for tag in FORM_TAG.findall(page):
+        action = re.search(r'action="([^"]+)"', tag)
+        if action and not re.search(r"\shidden(?:[\s>=]|$)", tag):
+            found.add(action.group(1).rsplit("/", 1)[-1])
+    return found
+
+
+def section(page: str, section_id: str) -> str:
+    """The HTML of one <section> (sections on the encounter page are not nested)."""
+    start = page.index(f'<section id="{section_id}"')
+    return page[start : page.index("</section>", start)]
+
+
+def desk_post(client: FlaskClient, path: str, data: dict[str, Any] | None = None) -> Any:
+    return client.post(path, data={"csrf_token": csrf_token(client, path), **(data or {})})
+
+
+def encounter_page(client: FlaskClient, public_id: str) -> str:
+    response = client.get(f"/office/encounters/{public_id}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def events_of(app: Flask) -> list[str]:
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(EncounterEvent.kind).order_by(EncounterEvent.id)))
+
+
+def test_the_moment_comes_first_then_the_actions_then_the_timeline(
+    app: Flask, started: FlaskClient
+) -> None:
+    from kiosk.models import ScriptVersion
+    from kiosk.protocol.encounters import facts_for
+    from kiosk.protocol.scriptstore import pack_for
+
+    desk_post(started, "/desk/request", {"request_kinds": ["adult"], "consent_claimed": "yes"})
+    encounter = the_encounter(app)
+    dana = login(app, DANA)
+    page = encounter_page(dana, encounter.public_id)
+    assert page.index('id="moment"') < page.index('id="actions"') < page.index('id="timeline"')
+    assert page.index('id="actions"') < page.index('id="follow-up"') < page.index('id="timeline"')
+
+    # The desk's "Now" panel as the desk's start screen shows it, worked out the same way.
+    with database(app).session_factory() as session:
+        record = session.get(Encounter, encounter.id)
+        assert record is not None
+        version = session.get(ScriptVersion, record.script_version_id)
+        assert version is not None
+        panel = pack_for(version).panel("start", facts_for(record))
+    assert panel.earlier, "the test needs a second situation to be recorded"
+    # ... and as the desk's screen shows it now.
+    desk = started.get("/desk/").get_data(as_text=True)
+    desk_say = re.search(r'id="say-line" data-situation="[^"]*">([^<]*)</p>', desk)
+    desk_label = re.search(r'id="now-label">([^<]*)</span>', desk)
+    assert desk_say and desk_label, desk
+    assert (desk_say.group(1), desk_label.group(1)) == (
+        escape(panel.top.say),
+        escape(panel.top.label),
+    )
+    moment = section(page, "moment")
+    assert f'id="moment-say">{escape(panel.top.say)}</p>' in moment
+    assert f'id="moment-situation">{escape(panel.top.label)}</dd>' in moment
+    assert escape("; ".join(b.label for b in panel.earlier)) in moment
+    assert 'data-field="document">No first impression recorded yet</dd>' in moment
+    assert '<span data-field="acknowledged">Not yet</span>' in moment
+    assert "alerted up to level 1" in moment
+    # The desk's last activity: its latest event, in the school's local time.
+    with database(app).session_factory() as session:
+        last = session.scalars(
+            select(EncounterEvent)
+            .where(EncounterEvent.actor_kind == "kiosk")
+            .order_by(EncounterEvent.seq.desc())
+        ).first()
+        assert last is not None and last.kind == "request_recorded"
+        school = session.get(Encounter, encounter.id).school  # type: ignore[union-attr]
+        at = last.at.astimezone(ZoneInfo(school.timezone)).strftime("%H:%M:%S")
+    assert f'<time datetime="{last.at.isoformat()}">{at}</time> Request recorded' in moment
+
+    # Acknowledged: who and when, instead of the level reached.
+    dana.post(
+        f"/office/encounters/{encounter.public_id}/acknowledge",
+        data={"csrf_token": csrf_token(dana, f"/office/encounters/{encounter.public_id}")},
+    )
+    moment = section(encounter_page(dana, encounter.public_id), "moment")
+    assert re.search(r'data-field="acknowledged">Dana Reyes at \d\d:\d\d:\d\d</span>', moment)
+    assert "alerted up to level" not in moment
+
+
+def test_acknowledge_is_offered_only_until_someone_has_acknowledged(
+    app: Flask, started: FlaskClient
+) -> None:
+    encounter = the_encounter(app)
+    path = f"/office/encounters/{encounter.public_id}"
+    morgan = login(app, MORGAN)
+    actions = {"acknowledge", "message", "on_scene"}
+    assert actions <= offered(section(encounter_page(morgan, encounter.public_id), "actions"))
+    # Dana acknowledges from her emailed link: the button goes from Morgan's page too.
+    browser = app.test_client()
+    link = ack_link_for(app, DANA)
+    assert browser.post(link, data={"csrf_token": csrf_token(browser, link)}).status_code == 200
+    page = encounter_page(morgan, encounter.public_id)
+    assert "acknowledge" not in offered(page)
+    assert 'id="acknowledge-button"' not in page
+    assert {"message", "on_scene"} <= offered(section(page, "actions"))
+    # A page loaded before that still has the button: it records Morgan's acknowledgement too.
+    morgan.post(f"{path}/acknowledge", data={"csrf_token": csrf_token(morgan, path)})
+    assert len(acks(app)) == 2
+    assert "acknowledge" not in offered(encounter_page(morgan, encounter.public_id))
+
+
+@pytest.mark.parametrize("how", ["first impression", "photo"])
+def test_confirm_document_is_offered_once_a_first_impression_or_a_photo_exists(
+    app: Flask, started: FlaskClient, how: str
+) -> None:
+    from tests.test_photos import jpeg_with_gps, upload
+
+    encounter = the_encounter(app)
+    dana = login(app, DANA)
+    page = encounter_page(dana, encounter.public_id)
+    assert "document" not in offered(page)
+    assert 'id="moment-photo" data-photo="" hidden' in page
+    if how == "photo":
+        assert upload(started, jpeg_with_gps()).status_code == 302
+    else:
+        desk_post(started, "/desk/document", {"shown": "unsure"})
+    page = encounter_page(dana, encounter.public_id)
+    assert "document" in offered(section(page, "actions"))
+    moment = section(page, "moment")
+    if how == "photo":
+        # The first photo of the document, large, from the audited photo route.
+        photo = re.search(r'<img src="(/office/photos/[^"]+)" alt="Photo of the document', moment)
+        assert photo, moment
+        assert dana.get(photo.group(1)).status_code == 200
+        assert "No first impression recorded yet" in moment
+    else:
+        assert "Desk&#39;s first impression: Not sure yet, not confirmed yet" in moment
+
+
+def test_care_form_records_how_the_childs_care_was_arranged(
+    app: Flask, started: FlaskClient
+) -> None:
+    encounter = the_encounter(app)
+    path = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, DANA)
+    assert "care" not in offered(encounter_page(dana, encounter.public_id))
+    desk_post(started, "/desk/request", {"request_kinds": ["adult"], "child_with": "Pat Lee"})
+    page = encounter_page(dana, encounter.public_id)
+    assert "care" in offered(section(page, "follow-up"))
+    record = page[page.index('<section id="record"') :]
+    assert 'data-field="child-with">Pat Lee</dd>' in record
+    token = csrf_token(dana, path)
+
+    blank = dana.post(f"{path}/care", data={"csrf_token": token, "care": "   "})
+    assert blank.status_code == 422
+    body = blank.get_data(as_text=True)
+    care_field = body[body.index('<label for="care"') : body.index('id="care-error"') + 100]
+    assert 'id="care-error">Say how the child&#39;s care was arranged.</p>' in care_field
+    assert 'aria-invalid="true"' in care_field
+    assert the_encounter(app).care_arranged is None
+    assert "care_arranged" not in events_of(app)
+
+    text = "Aunt, Sam Example, collects the child at 15:00; Pat Lee stays until then."
+    done = dana.post(f"{path}/care", data={"csrf_token": token, "care": text})
+    assert done.status_code == 302
+    encounter = the_encounter(app)
+    assert encounter.care_arranged == text and encounter.care_arranged_at is not None
+    with database(app).session_factory() as session:
+        event = session.scalars(
+            select(EncounterEvent).where(EncounterEvent.kind == "care_arranged")
+        ).one()
+        assert "Sam Example" not in event.data  # names never enter events
+    page = dana.get(path).get_data(as_text=True)
+    assert "How the child&#39;s care was arranged is recorded." in page
+    assert escape(text) in page[page.index('<section id="record"') :]
+    assert "The child&#39;s care arrangements recorded" in section(page, "timeline-section")
+
+
+def stand_down(desk: FlaskClient) -> None:
+    """The desk's "Started by mistake": nobody identified, so no PIN."""
+    response = desk.post("/desk/mistake", data={"csrf_token": csrf_token(desk, "/desk/")})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def listed(client: FlaskClient) -> dict[str, dict[str, Any]]:
+    return {e["id"]: e for e in client.get("/office/encounters.json").get_json()["encounters"]}
+
+
+def test_a_stand_down_stays_on_the_list_marked_until_a_designee_closes_it(
+    app: Flask, started: FlaskClient
+) -> None:
+    encounter = the_encounter(app)
+    path = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, DANA)
+    stand_down(started)
+    assert the_encounter(app).status == "stood_down"
+
+    row = listed(dana)[encounter.public_id]
+    assert row["status"] == "stood down" and row["stood_down"] is True
+    home = dana.get("/office/").get_data(as_text=True)
+    tr = home[home.index(f'<tr data-id="{encounter.public_id}"') :]
+    tr = tr[: tr.index("</tr>")]
+    assert 'class="stood-down"' in tr and "Stood down</strong>" in tr
+
+    page = encounter_page(dana, encounter.public_id)
+    assert offered(section(page, "actions")) == {"close", "reopen"}
+    assert "Close: it was a mistake" in page and "Reopen: resume escalation" in page
+    assert "Stood down at the desk at" in section(page, "moment")
+
+    response = dana.post(f"{path}/close", data={"csrf_token": csrf_token(dana, path)})
+    assert response.status_code == 302
+    encounter = the_encounter(app)
+    assert encounter.status == "resolved" and encounter.resolved_at is not None
+    assert encounter.public_id not in listed(dana)
+    page = dana.get(path).get_data(as_text=True)
+    assert "Closed as a mistake." in page
+    assert "Closed: it was a mistake" in section(page, "timeline-section")
+    assert "close" not in offered(page) and "reopen" not in offered(page)
+
+
+@pytest.mark.parametrize("acknowledged", [False, True])
+def test_reopening_a_stand_down_resumes_where_it_stood(
+    app: Flask, started: FlaskClient, acknowledged: bool
+) -> None:
+    encounter = the_encounter(app)
+    path = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, DANA)
+    if acknowledged:
+        dana.post(f"{path}/acknowledge", data={"csrf_token": csrf_token(dana, path)})
+    stand_down(started)
+    encounter = the_encounter(app)
+    assert encounter.status == "stood_down"
+    response = dana.post(f"{path}/reopen", data={"csrf_token": csrf_token(dana, path)})
+    assert response.status_code == 302
+    encounter = the_encounter(app)
+    if acknowledged:
+        assert encounter.status == "acknowledged"
+        assert encounter.next_escalation_at is None
+    else:
+        assert encounter.status == "open"
+        assert encounter.next_escalation_at is not None
+    assert "reopened" in events_of(app)
+    assert listed(dana)[encounter.public_id]["stood_down"] is False
+    page = dana.get(path).get_data(as_text=True)
+    assert "Reopened after the stand-down" in section(page, "timeline-section")
+    assert "message" in offered(section(page, "actions"))
+    assert ("acknowledge" in offered(page)) is not acknowledged
+
+
+@pytest.mark.parametrize("action", ["close", "reopen"])
+def test_close_and_reopen_are_refused_unless_stood_down(
+    app: Flask, started: FlaskClient, action: str
+) -> None:
+    encounter = the_encounter(app)
+    path = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, DANA)
+    assert {"close", "reopen"}.isdisjoint(offered(encounter_page(dana, encounter.public_id)))
+    before = events_of(app)
+    token = csrf_token(dana, path)
+    response = dana.post(f"{path}/{action}", data={"csrf_token": token})
+    assert response.status_code == 302
+    page = dana.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Only an alert stood down at the desk can be" in page
+    assert 'class="flash flash-error"' in page
+    encounter = the_encounter(app)
+    assert encounter.status == "open" and encounter.resolved_at is None
+    assert events_of(app) == before
+    assert encounter.public_id in listed(dana)
+    # Without a CSRF token nothing happens either, stood down or not.
+    stand_down(started)
+    response = dana.post(f"{path}/{action}", data={})
+    assert response.status_code in (302, 400)
+    assert the_encounter(app).status == "stood_down"

@@ -61,6 +61,14 @@ class GuardianNoticeForm(FlaskForm):
     reason = note("Why not", Encounter.guardian_notice_reason)
 
 
+class CareForm(FlaskForm):
+    care = note(
+        "How the child's care was arranged",
+        Encounter.care_arranged,
+        "Who looks after the child, where, and until when.",
+    )
+
+
 class ResolveForm(FlaskForm):
     outcome = RadioField("Outcome", choices=options(OUTCOMES), validators=[Optional()])
     notes = note("Notes", Encounter.resolution_notes)

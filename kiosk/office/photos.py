@@ -44,6 +44,7 @@ def office_photo_context(session: Session, encounter: Encounter) -> dict[str, An
         photos.append(
             {
                 "public_id": row.public_id,
+                "kind": row.kind,
                 "url": url_for("office.photo", public_id=row.public_id),
                 "label": label,
                 "alt": f"{label}, captured {local(row.captured_at, zone):%H:%M}",
@@ -56,6 +57,13 @@ def office_photo_context(session: Session, encounter: Encounter) -> dict[str, An
             }
         )
     return {"photos": photos, "can_view_photos": allowed, "photos_partial": PARTIAL}
+
+
+def first_document_photo(context: dict[str, Any]) -> dict[str, Any] | None:
+    """The first photo of the document, if the signed-in user may see photos."""
+    if not context["can_view_photos"]:
+        return None
+    return next((p for p in context["photos"] if p["kind"] == "document"), None)
 
 
 @bp.get("/office/photos/<public_id>")

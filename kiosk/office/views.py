@@ -46,13 +46,13 @@ from kiosk.notify.links import AckLinkError, Links, read_ack_token
 from kiosk.notify.localtime import clock_time, local, zone
 from kiosk.office import forms
 from kiosk.office.blueprint import bp
-from kiosk.office.photos import office_photo_context
+from kiosk.office.photos import first_document_photo, office_photo_context
 from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol import office as ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
 from kiosk.protocol.events import Actor
-from kiosk.protocol.scriptstore import pack_for
-from kiosk.protocol.state import ACTIVE
+from kiosk.protocol.scriptstore import pack_by_id, pack_for
+from kiosk.protocol.state import ACTIVE, ON_OFFICE_LIST, Status
 
 
 def _user() -> User:
@@ -138,6 +138,7 @@ def summary(encounter: Encounter, now: datetime) -> dict[str, Any]:
         ),
         "agents": len(encounter.agents),
         "desk_closed": encounter.desk_closed_at is not None,
+        "stood_down": encounter.status == Status.STOOD_DOWN,
     }
 
 
@@ -151,7 +152,7 @@ def _open_list() -> dict[str, Any]:
     db = webdb.session()
     rows = db.scalars(
         _visible(_user())
-        .where(Encounter.status.in_(list(ACTIVE)))
+        .where(Encounter.status.in_(list(ON_OFFICE_LIST)))
         .order_by(Encounter.started_at.desc())
         .limit(200)
     ).all()
@@ -179,13 +180,24 @@ def _script_preview(encounter: Encounter) -> list[tuple[str, str]]:
     pack = pack_for(version)
     facts = desk_ops.facts_for(encounter)
     steps = ("start", "request", "document", "exigency", "outcome")
-    return [(step, pack.block(step, facts).say) for step in steps]
+    # Steps that show the same words are listed together, so a phone shows each line once.
+    preview: list[tuple[str, str]] = []
+    for step in steps:
+        say = pack.block(step, facts).say
+        if preview and preview[-1][1] == say:
+            preview[-1] = (f"{preview[-1][0]}, {step}", say)
+        else:
+            preview.append((step, say))
+    return preview
+
+
+def _request_kinds(encounter: Encounter) -> list[str]:
+    return [k for k in encounter.request_kinds.split(",") if k]
 
 
 def _record_context(encounter: Encounter) -> dict[str, Any]:
     db = webdb.session()
     version = db.get(ScriptVersion, encounter.script_version_id)
-    photo_context = office_photo_context(db, encounter)
     return {
         "encounter": encounter,
         "school": encounter.school,
@@ -194,6 +206,7 @@ def _record_context(encounter: Encounter) -> dict[str, Any]:
         "request_labels": dict(REQUEST_KINDS),
         "relations": dict(RELATIONS),
         "outcomes": dict(OUTCOMES),
+        "parent_sought": "adult" in _request_kinds(encounter),
         "pack": pack_for(version) if version else None,
         "script_preview": _script_preview(encounter),
         "desk_messages": db.scalars(
@@ -201,7 +214,94 @@ def _record_context(encounter: Encounter) -> dict[str, Any]:
             .where(DeskMessage.encounter_id == encounter.id)
             .order_by(DeskMessage.sent_at)
         ).all(),
-        **photo_context,
+    }
+
+
+def _offers(encounter: Encounter, document_photos: int) -> dict[str, bool]:
+    """Which actions the page offers now, so that a phone shows only what the moment calls
+    for; the operations still check each one when it is used."""
+    active = encounter.status in ACTIVE
+    has_document = bool(encounter.doc_first_impression or encounter.doc_confirmed_type)
+    return {
+        "acknowledge": active and encounter.first_acknowledged_at is None,
+        "confirm_document": active and (has_document or document_photos > 0),
+        "care": active and "adult" in _request_kinds(encounter),
+        "stand_down": encounter.status == Status.STOOD_DOWN,
+    }
+
+
+def _document_line(encounter: Encounter) -> str:
+    impression = encounter.doc_first_impression
+    confirmed = encounter.doc_confirmed_type
+    if confirmed:
+        line = f"Confirmed: {DOC_LABELS[DocType(confirmed)]}"
+        if impression:
+            line += f" (desk's first impression: {DOC_LABELS[DocType(impression)]})"
+        return line
+    if impression:
+        return f"Desk's first impression: {DOC_LABELS[DocType(impression)]}, not confirmed yet"
+    return "No first impression recorded yet"
+
+
+def _state_line(encounter: Encounter) -> str:
+    """A stood-down or resolved encounter says so at the top; an active one says nothing."""
+    zone_name = encounter.school.timezone
+    if encounter.status == Status.STOOD_DOWN:
+        at = clock_time(encounter.stood_down_at, zone_name) if encounter.stood_down_at else ""
+        return (
+            f"Stood down at the desk{f' at {at}' if at else ''}: started by mistake. "
+            "It stays on the list until a designee closes it or reopens it."
+        )
+    if encounter.status == Status.RESOLVED:
+        at = clock_time(encounter.resolved_at, zone_name) if encounter.resolved_at else ""
+        return f"Resolved{f' at {at}' if at else ''}."
+    return ""
+
+
+def _moment(encounter: Encounter, photo_context: dict[str, Any]) -> dict[str, Any]:
+    """The top of the encounter page: what the desk's "Now" panel says, the document and its
+    photo, who has the alert, and the desk's last activity. No names of the people involved."""
+    db = webdb.session()
+    zone_name = encounter.school.timezone
+    say, situation, also = "", "", []
+    if encounter.script_version_id is not None:
+        panel = pack_by_id(db, encounter.script_version_id).panel(
+            "start", desk_ops.facts_for(encounter)
+        )
+        say, situation = panel.top.say, panel.top.label
+        also = [block.label for block in panel.earlier]
+    last = db.scalar(
+        select(EncounterEvent)
+        .where(EncounterEvent.encounter_id == encounter.id, EncounterEvent.actor_kind == "kiosk")
+        .order_by(EncounterEvent.seq.desc())
+        .limit(1)
+    )
+    ack = _ack_label(encounter)
+    photo = first_document_photo(photo_context)
+    photos = len(photo_context["photos"])
+    document_photos = sum(1 for p in photo_context["photos"] if p["kind"] == "document")
+    return {
+        "say": say,
+        "situation": situation,
+        "also": "; ".join(also),
+        "document": _document_line(encounter),
+        "acknowledged": f"{ack['by']} at {ack['at']}" if ack else "Not yet",
+        "escalation": "" if ack else f"; alerted up to level {encounter.escalation_level}",
+        "last_desk": {
+            "at": clock_time(last.at, zone_name),
+            "iso": last.at.isoformat(),
+            "text": describe(last),
+        }
+        if last is not None
+        else None,
+        "state": _state_line(encounter),
+        "status": encounter.status,
+        "photo": {k: photo[k] for k in ("public_id", "url", "alt", "width", "height")}
+        if photo
+        else None,
+        "photos": photos,
+        "photo_hidden": document_photos > 0 and not photo_context["can_view_photos"],
+        "offers": _offers(encounter, document_photos),
     }
 
 
@@ -220,8 +320,13 @@ def _page_context(encounter: Encounter) -> dict[str, Any]:
     contacts = {
         c.id: c for c in db.scalars(select(Contact).where(Contact.school_id == encounter.school_id))
     }
+    photo_context = office_photo_context(db, encounter)
+    moment = _moment(encounter, photo_context)
     return {
         **_record_context(encounter),
+        **photo_context,
+        "moment": moment,
+        "offers": moment["offers"],
         "messages": messages,
         "acks": [(a, ops.acknowledger_name(db, a)) for a in acks],
         "contacts": contacts,
@@ -234,8 +339,10 @@ def _page_context(encounter: Encounter) -> dict[str, Any]:
         ),
         "consent_form": forms.ConsentCheckForm(formdata=None, result=encounter.consent_check),
         "guardian_form": forms.GuardianNoticeForm(formdata=None),
+        "care_form": forms.CareForm(formdata=None, care=encounter.care_arranged),
         "resolve_form": forms.ResolveForm(formdata=None, outcome=encounter.outcome),
         "active": encounter.status in ACTIVE,
+        "office_tel": "".join(c for c in encounter.school.office_phone if c.isdigit() or c == "+"),
     }
 
 
@@ -268,6 +375,12 @@ EVENT_LABELS = {
     "counsel_contacted": "Counsel contacted",
     "consent_checked": "Claimed consent checked",
     "guardian_notice": "Parent or guardian notification recorded",
+    "care_arranged": "The child's care arrangements recorded",
+    "stand_down_closed": "Closed: it was a mistake",
+    "reopened": "Reopened after the stand-down",
+    "entry_recorded": "Agents going in without consent",
+    "channel_changed": "How the request is made was corrected",
+    "place_alerted": "Contacts for the place alerted",
     "resolved": "Resolved",
 }
 
@@ -288,6 +401,10 @@ def describe(event: EncounterEvent) -> str:
         return f"{label} ({data.get('reminder')})"
     if event.kind in ("consent_checked",):
         return f"{label}: {str(data.get('result', '')).replace('_', ' ')}"
+    if event.kind == "channel_changed" and data.get("channel"):
+        return f"{label}: {str(data['channel']).replace('_', ' ')}"
+    if event.kind == "place_alerted" and data.get("place"):
+        return f"{label} ({str(data['place']).replace('_', ' ')})"
     return label
 
 
@@ -321,6 +438,17 @@ def _record_fragment(public_id: str) -> Any:
     return render_template("office/_record.html", **_record_context(record))
 
 
+@bp.get("/office/encounters/<public_id>/photos")
+@login_required(*OFFICE_ROLES)
+def photos_fragment(public_id: str) -> Any:
+    """The photo list, re-fetched by the page only when a photo is added: the images are
+    served (and each view audited) by the photo route, so they are not reloaded with every
+    change to the record."""
+    record = _find(public_id)
+    context = office_photo_context(webdb.session(), record)
+    return render_template("office/_photos.html", encounter=record, **context)
+
+
 @bp.get("/office/encounters/<public_id>/events.json")
 @login_required(*OFFICE_ROLES)
 def events_json(public_id: str) -> Response:
@@ -329,9 +457,12 @@ def events_json(public_id: str) -> Response:
     since = request.args.get("since", default=0, type=int)
     zone = record.school.timezone
     new = [e for e in record.events if e.seq > since]
+    # The top of the page changes only with an event: it is worked out only then.
+    moment = _moment(record, office_photo_context(webdb.session(), record)) if new else None
     return jsonify(
         seq=record.event_count,
         summary=summary(record, now_utc()),
+        moment=moment,
         events=[
             {
                 "seq": e.seq,
@@ -348,7 +479,8 @@ def events_json(public_id: str) -> Response:
 def _act(public_id: str, form: Any, action: Any, done: str, form_key: str | None = None) -> Any:
     """Validate, run one operation, commit once, and come back to the record.
 
-    A form with a problem comes back as typed, with the message next to its field.
+    The redirect lands at the top of the page, where the message and the moment are. A form
+    with a problem comes back as typed, with the message next to its field.
     """
     record = _find(public_id)
     if form.validate_on_submit():
@@ -358,15 +490,15 @@ def _act(public_id: str, form: Any, action: Any, done: str, form_key: str | None
             webdb.session().rollback()
             if form_key is None or exc.field is None or exc.field not in form:
                 flash(str(exc), "error")
-                return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+                return redirect(url_for("office.encounter", public_id=public_id))
             form[exc.field].errors = [*form[exc.field].errors, str(exc)]
         else:
             webdb.session().commit()
             flash(done, "info")
-            return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+            return redirect(url_for("office.encounter", public_id=public_id))
     elif form_key is None:
         flash("The page had expired. Please try again.", "error")
-        return redirect(url_for("office.encounter", public_id=public_id) + "#actions")
+        return redirect(url_for("office.encounter", public_id=public_id))
     _audit("encounter.view", f"encounter:{record.public_id}")
     webdb.session().commit()
     context = {**_page_context(record), form_key: form}
@@ -484,6 +616,46 @@ def guardian_notice(public_id: str) -> Any:
         )
 
     return _act(public_id, form, run, "Parent or guardian notification recorded.", "guardian_form")
+
+
+@bp.post("/office/encounters/<public_id>/care")
+@login_required(*OFFICE_ROLES)
+def care(public_id: str) -> Any:
+    form = forms.CareForm()
+    user = _user()
+    return _act(
+        public_id,
+        form,
+        lambda record: ops.record_care(
+            webdb.session(), record, _actor(user), now_utc(), form.care.data
+        ),
+        "How the child's care was arranged is recorded.",
+        "care_form",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/close")
+@login_required(*OFFICE_ROLES)
+def close_stood_down(public_id: str) -> Response:
+    user = _user()
+    return _act(
+        public_id,
+        EmptyForm(),
+        lambda record: ops.close_stood_down(webdb.session(), record, _actor(user), now_utc()),
+        "Closed as a mistake. It has left the list of open encounters.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/reopen")
+@login_required(*OFFICE_ROLES)
+def reopen(public_id: str) -> Response:
+    user = _user()
+    return _act(
+        public_id,
+        EmptyForm(),
+        lambda record: ops.reopen(webdb.session(), record, _actor(user), now_utc()),
+        "Reopened. Escalation resumes unless someone had acknowledged.",
+    )
 
 
 @bp.post("/office/encounters/<public_id>/resolve")

@@ -4,6 +4,7 @@ page, and guides the desk; the kiosk shows each of those without a reload."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from tests.browser.test_kiosk_browser import (
     answer_triage,
     check_axe,
     kiosk_page,
+    shoot,
     step,
     tap_start,
     text_of,
@@ -36,6 +38,8 @@ AGENT_NAME = "Jordan Sample"
 LIVE = 5_000  # ms: what another browser did, seen here through polling, without a reload
 MAIL_SECONDS = 10.0
 SLOW_MS = 3_000  # network latency longer than the office page's 2-second polling
+PHONE = {"width": 390, "height": 844}
+HOMELAND_WARRANT = re.compile(r"^Homeland Security warrant")
 
 
 def watched_page(new_context: Callable[..., Any], console: Console) -> Page:
@@ -248,6 +252,11 @@ def test_the_designee_follows_and_guides_the_desk_from_the_office_pages(
     unsure_line = say.inner_text()
     unsure_meaning = kiosk.locator("#impression-meaning").inner_text()
     expect(kiosk.locator("#impression-label")).not_to_have_text(CONFIRMED)
+    # The top of the office page follows: the desk's words and the first impression.
+    expect(office.locator("#moment-say")).to_have_text(unsure_line, timeout=LIVE)
+    expect(office.locator('#summary [data-field="document"]')).to_contain_text(
+        "Not sure yet", timeout=LIVE
+    )
     mark_document(kiosk)
     office.get_by_label("Confirmed document type").select_option(label="Administrative warrant")
     office.get_by_role("button", name="Confirm the document type").click()
@@ -289,6 +298,116 @@ def test_the_designee_follows_and_guides_the_desk_from_the_office_pages(
     expect(recorded).to_have_count(1)
     expect(timeline.locator("li", has_text="Agent added")).to_have_count(1)
     slow.detach()
+    assert_same_document(office)
+
+    assert_no_axe_problems(found)
+    assert not console.errors, console.errors
+
+
+def document_jpeg() -> bytes:
+    """A small landscape photo of a "document": a white page with dark lines."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 320), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((12, 12, 467, 307), outline="black", width=3)
+    for top in range(48, 290, 24):
+        draw.line((32, top, 440, top), fill="#333333", width=4)
+    output = io.BytesIO()
+    image.save(output, "JPEG", quality=85)
+    return output.getvalue()
+
+
+def in_viewport(page: Page, selector: str) -> dict[str, float]:
+    """The element's box, asserted to lie within the phone's screen as it first opens."""
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    height = PHONE["height"]
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (selector, box)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (selector, box)
+    return box
+
+
+@pytest.mark.browser
+def test_a_designee_on_a_phone_sees_the_moment_and_the_document_photo_first(
+    server: KioskServer, new_context: Callable[..., Any], console: Console
+) -> None:
+    found: dict[str, list[str]] = {}
+    office = new_context(viewport=PHONE).new_page()
+    console.watch(office)
+    office.goto(f"{server.base_url}/login")
+    sign_in(office)
+    expect(office.get_by_role("heading", name="Open encounters")).to_be_visible()
+    before = encounter_ids(office, server)
+
+    # The desk: the tap, a photo of the document, then a common document by what it shows.
+    kiosk = kiosk_page(new_context, server, console)
+    tap_start(kiosk)
+    (encounter,) = encounter_ids(office, server) - before
+    step(kiosk, "Document")
+    kiosk.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "document.jpg", "mimeType": "image/jpeg", "buffer": document_jpeg()}]
+    )
+    kiosk.get_by_role("button", name="Add photo").click()
+    expect(kiosk.get_by_text("Photo added.")).to_be_visible()
+    kiosk.get_by_role("button", name=HOMELAND_WARRANT).click()
+    expect(kiosk.locator("#say-line")).to_have_attribute(
+        "data-situation", "doc:administrative_warrant"
+    )
+    # What the desk's "Now" panel says on its start screen.
+    kiosk.goto(f"{server.base_url}/desk/")
+    desk_say = kiosk.locator("#say-line").inner_text().strip()
+    desk_label = kiosk.locator("#now-label").inner_text().strip()
+
+    # The designee opens the record on the phone: the moment and the photo, with no scrolling.
+    office.goto(f"{server.base_url}/office/encounters/{encounter}")
+    expect(office.get_by_role("heading", name=re.compile(f"^{SCHOOL}: "))).to_be_visible()
+    expect(office.locator("#moment-say")).to_have_text(desk_say)
+    expect(office.locator("#moment-situation")).to_have_text(desk_label)
+    expect(office.locator('#summary [data-field="document"]')).to_contain_text(
+        "Administrative warrant"
+    )
+    photo = office.locator("#moment-photo img")
+    expect(photo).to_be_visible()
+    office.wait_for_function(
+        "() => { const img = document.querySelector('#moment-photo img');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }"
+    )
+    assert photo.evaluate("img => img.naturalWidth") > 0
+    shoot(office, "office-encounter-phone")
+    assert office.evaluate("window.scrollY") == 0
+    in_viewport(office, "#moment-say")
+    in_viewport(office, "#moment-situation")
+    box = in_viewport(office, "#moment-photo img")
+    assert box["width"] >= PHONE["width"] - 40, box  # the phone's width, or close to it
+    # The thumbnails further down render too: no empty boxes and no list markers.
+    thumb = office.locator("#photos .photo-thumb").first
+    thumb.scroll_into_view_if_needed()
+    office.wait_for_function(
+        "() => { const img = document.querySelector('#photos .photo-thumb');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }"
+    )
+    assert thumb.evaluate("img => img.getBoundingClientRect().height") > 0
+    marker = office.locator("#photos .photo-grid > li").first.evaluate(
+        "li => getComputedStyle(li).listStyleType"
+    )
+    assert marker == "none", marker
+    check_axe(office, "encounter on a phone", found)
+
+    # A second photo: the list below shows it without a reload; the first stays on top.
+    mark_document(office)
+    first = office.locator("#moment-photo").get_attribute("data-photo")
+    step(kiosk, "Document")
+    kiosk.get_by_label("Photo", exact=True).set_input_files(
+        files=[{"name": "second.jpg", "mimeType": "image/jpeg", "buffer": document_jpeg()}]
+    )
+    kiosk.get_by_role("button", name="Add photo").click()
+    expect(kiosk.get_by_text("Photo added.")).to_be_visible()
+    expect(office.locator("#photos .photo-thumb")).to_have_count(2, timeout=LIVE)
+    expect(office.locator('#summary [data-field="last_desk"]')).to_contain_text(
+        "Photo added", timeout=LIVE
+    )
+    assert office.locator("#moment-photo").get_attribute("data-photo") == first
     assert_same_document(office)
 
     assert_no_axe_problems(found)
