@@ -421,6 +421,10 @@ def test_the_channel_is_corrected_after_the_tap_and_the_words_follow(
     assert "identification" not in SAY.search(desk.get("/desk/agents").get_data(as_text=True))[2]
     [changed] = events(app, "channel_changed")
     assert json.loads(changed.data) == {"channel": "phone", "place": "phone"}
+    # Taken for a call by mistake: back in person, the place "phone" goes with it.
+    post(desk, "/desk/channel", "/desk/", channel="in_person", place="phone")
+    assert (the_encounter(app).channel, the_encounter(app).place) == ("in_person", None)
+    assert situation_on(desk, "/desk/agents") == "default"
 
 
 def test_an_offsite_place_chosen_after_the_tap_alerts_its_contacts_once(

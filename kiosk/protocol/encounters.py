@@ -148,7 +148,7 @@ def start_encounter(
 
 def _place_for(channel: str, place: str | None) -> str | None:
     """Return the place to record: a call is "phone" unless an off-site place is known."""
-    if place not in PLACES:
+    if place not in PLACES or (place == "phone" and channel != "phone"):
         place = None
     if channel == "phone" and place is None:
         return "phone"
