@@ -21,9 +21,10 @@ kiosk then follows the redirect (GET /desk/) and polls /desk/status.json?step=st
 server's pace, exactly as static/desk.js does: the first poll the page's data-poll-ms after
 the page (400 ms right after the tap), then each answer's poll_ms after that answer (400 ms
 while the alert goes out or an acknowledgement is awaited, 2000 ms otherwise; one request at
-a time, a failed poll keeps the pace), until the bench closes the desk (GET + POST
-/desk/close) once the burst's alerts are delivered or a bounded wait expires, or an answer
-says the desk is no longer open. Bursts alternate: up, down, ...
+a time, a failed poll keeps the pace), each sending back the last version it was given
+(`since`), so that an unchanged desk gets a short answer, until the bench closes the desk
+(GET + POST /desk/close) once the burst's alerts are delivered or a bounded wait expires, or
+an answer says the desk is no longer open. Bursts alternate: up, down, ...
 
 * SMTP up: when an alert arrives, that school's designee (its own client and cookie jar)
   GETs the acknowledgement link from the email body and POSTs it with the csrf_token;
@@ -115,6 +116,8 @@ PASSED_SETTINGS = (
 # later one the poll_ms of the answer before it.
 DEFAULT_POLL_MS = 2000
 POLL_MS_RE = re.compile(r'data-poll-ms="(\d+)"')
+# Each poll sends back the last version, and an unchanged desk gets a short answer.
+VERSION_RE = re.compile(r'data-version="([0-9a-f]*)"')
 # The start page itself carries an acknowledgement made before it was rendered.
 ACK_ON_PAGE_RE = re.compile(r'id="ack-state"[^>]*>\s*Acknowledged by')
 STATUS_PATH = "/desk/status.json?step=start"  # what the start page polls
@@ -680,11 +683,15 @@ class Bench:
         if not record.ok:
             return
         pace = DEFAULT_POLL_MS
+        version = ""
         try:
             status, _, page = client.request("GET", "/desk/")  # the browser follows the redirect
             found = POLL_MS_RE.search(page) if status == 200 else None
             if found is not None:
                 pace = int(found.group(1))
+            stamp = VERSION_RE.search(page) if status == 200 else None
+            if stamp is not None:
+                version = stamp.group(1)
             if status == 200 and ACK_ON_PAGE_RE.search(page):
                 record.ack_seen = time.perf_counter()
                 record.ack_on_page = True
@@ -697,7 +704,7 @@ class Bench:
         while not burst.close.wait(pace / 1000):
             try:
                 sent = time.perf_counter()
-                status, _, text = client.request("GET", STATUS_PATH)
+                status, _, text = client.request("GET", f"{STATUS_PATH}&since={version}")
                 at = time.perf_counter()
                 record.polls += 1
                 record.poll_ms.append((at - sent) * 1000)
@@ -709,6 +716,7 @@ class Bench:
                     break  # desk.js leaves for the idle screen and stops polling
                 if data.get("poll_ms"):
                     pace = int(data["poll_ms"])
+                version = data.get("version") or version
                 if data.get("ack") and record.ack_seen is None:
                     record.ack_seen = at
             except Exception:

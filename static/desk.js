@@ -179,16 +179,20 @@
 
   // The server sets the pace: quick while the alert goes out or an acknowledgement is
   // awaited, every two seconds otherwise. One request at a time.
+  // The page's version goes back with each poll: when nothing changed, the answer is short.
   var statusUrl = body.getAttribute("data-status-url");
   var pace = parseInt(body.getAttribute("data-poll-ms") || "2000", 10);
+  var version = body.getAttribute("data-version") || "";
   function poll() {
-    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
+    var url = statusUrl + (statusUrl.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(version);
+    fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
         if (!data) { return; }
         if (!data.open) { window.location.assign("/desk/"); return; }
         if (data.poll_ms) { pace = data.poll_ms; }
-        update(data);
+        if (data.version) { version = data.version; }
+        if (!data.unchanged) { update(data); }
       })
       .catch(function () { /* the next poll tries again */ })
       .then(function () { setTimeout(poll, pace); });

@@ -661,3 +661,37 @@ def test_messages_never_carry_who_stays_with_the_child(app: Flask, desk: FlaskCl
         rows = session.scalars(select(OutboxMessage)).all()
         assert rows and all("Rivera" not in (r.body + r.payload) for r in rows)
         assert session.scalars(select(Encounter)).one().child_with == "Ms. Rivera"
+
+
+def test_an_unchanged_desk_gets_a_short_answer_and_a_change_gets_everything(
+    app: Flask, desk: FlaskClient
+) -> None:
+    first = desk.get("/desk/status.json").get_json()
+    version = first["version"]
+    again = desk.get(f"/desk/status.json?since={version}").get_json()
+    assert again == {"open": True, "unchanged": True, "version": version, "poll_ms": 400}
+    page = desk.get("/desk/").get_data(as_text=True)
+    assert f'data-version="{version}"' in page  # the first poll after the page is short too
+    # The alert accepted: no event, but the desk must learn it.
+    deliver(app)
+    sent = desk.get(f"/desk/status.json?since={version}").get_json()
+    assert sent["alert"]["state"] == "notified" and sent["version"] != version
+    # An acknowledgement: everything again, with the calm pace.
+    office = login(app, "dana.reyes@demo-district.example")
+    record = f"/office/encounters/{the_encounter(app).public_id}"
+    office.post(f"{record}/acknowledge", data={"csrf_token": csrf_token(office, record)})
+    acked = desk.get(f"/desk/status.json?since={sent['version']}").get_json()
+    assert acked["ack"] and acked["poll_ms"] == 2000 and "unchanged" not in acked
+
+
+def test_time_alone_changes_the_version_when_the_desk_must_call(
+    app: Flask, desk: FlaskClient
+) -> None:
+    version = desk.get("/desk/status.json").get_json()["version"]
+    clock.set_offset(11)  # the alert is still not accepted after 10 seconds
+    try:
+        late = desk.get(f"/desk/status.json?since={version}").get_json()
+    finally:
+        clock.set_offset(0)
+    assert late["alert"]["state"] == "undelivered"
+    assert late["cover"]["numbers"]

@@ -292,7 +292,6 @@ def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
     numbers = [{"label": label, "number": number} for label, number in escalation.numbers]
     if not numbers and alert["state"] == "undelivered":
         numbers = [{"label": "Call", "number": phone} for phone in alert["phones"]]
-    awaited = ack is None and is_active(encounter.status)
     live: dict[str, Any] = {
         "alert": {"state": alert["state"], "text": alert["text"]},
         "ack": None
@@ -316,7 +315,8 @@ def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
             "message": unread > 0,
         },
         "document": _document_label(encounter),
-        "poll_ms": FAST_POLL_MS if awaited or alert["state"] == "sending" else CALM_POLL_MS,
+        "poll_ms": _pace(encounter),
+        "version": _version(encounter),
     }
     live["panel"] = _panel(encounter, step if step in STEPS else "start")
     return live
@@ -333,11 +333,28 @@ def _document_label(encounter: Encounter) -> dict[str, Any] | None:
     return {"text": prefix + DOC_LABELS[kind], "meaning": DOC_MEANING[kind], "confirmed": confirmed}
 
 
+def _version(encounter: Encounter) -> str:
+    undelivered_after = current_app.config["UNDELIVERED_AFTER_SECONDS"]
+    return ops.desk_version(encounter, now_utc(), undelivered_after)
+
+
+def _pace(encounter: Encounter) -> int:
+    """Poll quickly while the alert goes out or an acknowledgement is awaited."""
+    awaited = encounter.first_acknowledged_at is None and is_active(encounter.status)
+    sending = encounter.first_alert_sent_at is None
+    return FAST_POLL_MS if awaited or sending else CALM_POLL_MS
+
+
 @bp.get("/status.json")
 def status() -> Any:
+    """What changed at the desk; a kiosk that sends back its last version is told cheaply
+    when nothing did."""
     encounter = _open_encounter()
     if encounter is None:
         return jsonify(open=False)
+    version = _version(encounter)
+    if request.args.get("since") == version:
+        return jsonify(open=True, unchanged=True, version=version, poll_ms=_pace(encounter))
     return jsonify(open=True, **_live(encounter, request.args.get("step")))
 
 

@@ -742,14 +742,42 @@ class EscalationState:
     numbers: list[tuple[str, str]] = field(default_factory=list)
 
 
-def escalation_state(session: Session, encounter: Encounter, now: datetime) -> EscalationState:
-    """From the first missed window: a countdown to the next alert and the numbers to call."""
+def window_missed(encounter: Encounter, now: datetime) -> bool:
+    """Say whether the first window passed (or an emergency alerted level 2) unacknowledged."""
     window_end = encounter.started_at + timedelta(minutes=encounter.school.level1_minutes)
-    missed = (
+    return (
         encounter.first_acknowledged_at is None
         and is_active(encounter.status)
         and (now >= window_end or encounter.escalation_level > 1)
     )
+
+
+def desk_version(encounter: Encounter, now: datetime, undelivered_after: int) -> str:
+    """Return a short token that changes whenever anything the desk shows may have changed.
+
+    Every change to an encounter is an event (event_count), the first accepted alert sets
+    first_alert_sent_at, and the two moments that change the screen with no write at all
+    (an alert still undelivered, a missed window) are part of it, so a kiosk that sends its
+    last token back can be told "unchanged" without the rest being read.
+    """
+    undelivered = encounter.first_alert_sent_at is None and now - encounter.started_at >= (
+        timedelta(seconds=undelivered_after)
+    )
+    parts = (
+        encounter.event_count,
+        encounter.status,
+        encounter.first_alert_sent_at,
+        encounter.escalation_level,
+        encounter.next_escalation_at,
+        undelivered,
+        window_missed(encounter, now),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def escalation_state(session: Session, encounter: Encounter, now: datetime) -> EscalationState:
+    """From the first missed window: a countdown to the next alert and the numbers to call."""
+    missed = window_missed(encounter, now)
     if not missed:
         return EscalationState(False, encounter.escalation_level, None)
     seconds = None

@@ -66,11 +66,18 @@ def assert_same_document(page: Page) -> None:
 
 
 def next_status(page: Page) -> dict[str, Any]:
-    """The kiosk's status poll whose request was certainly sent after this call."""
+    """What the kiosk knows after a status poll whose request was certainly sent after this
+    call. A poll that finds nothing changed gets a short answer; then the full state is read
+    the same way the page would have had it, with the kiosk's own cookies."""
     for _ in range(2):  # the first may have been on its way already
         with page.expect_response(lambda r: "/desk/status.json" in r.url, timeout=LIVE) as info:
             pass
     data: dict[str, Any] = info.value.json()
+    if data.get("unchanged"):
+        url = info.value.url.split("&since=")[0]
+        full: dict[str, Any] = page.request.get(url).json()
+        assert full["version"] == data["version"]
+        return full
     return data
 
 
