@@ -13,12 +13,12 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
+from kiosk import db as database_module
 from kiosk import migrate, webdb
 from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
-from kiosk.db import writing
 from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.links import Links
@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
 def upgrade_database(app: Flask) -> None:
     """Migrate to head and store the built-in script pack if none is stored yet."""
     migrate.upgrade(app.config["DATABASE_URL"])
-    with writing(), webdb.database(app).session_factory() as session, session.begin():
+    with database_module.unit_of_work(webdb.database(app).session_factory) as session:
         current_script_version(session, now_utc())
 
 
@@ -101,15 +101,18 @@ def users_create(
     if pin is not None and not (len(pin) == 6 and pin.isdigit()):
         raise click.ClickException("the PIN must be six digits")
     method = current_app.config["PASSWORD_HASH"]
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    # Hashing is slow on purpose: done before the write lock is taken.
+    password_hash = hash_secret(password, method) if password else None
+    pin_hash = hash_secret(pin, method) if pin else None
+    with webdb.unit_of_work() as session:
         school_row = find_school(session, school) if school else None
         if email and session.scalar(select(User).where(User.email == email.lower())):
             raise click.ClickException(f"a user with email {email} exists already")
         user = User(
             display_name=display_name,
             email=email.lower() if email else None,
-            password_hash=hash_secret(password, method) if password else None,
-            pin_hash=hash_secret(pin, method) if pin else None,
+            password_hash=password_hash,
+            pin_hash=pin_hash,
         )
         session.add(user)
         session.flush()
@@ -134,7 +137,7 @@ def one_line(value: str, label: str) -> str:
 @click.option("--phone", default="", help="The Superintendent's Office phone number.")
 def schools_district(name: str, phone: str) -> None:
     """Set the district's name and office phone (shown when an alert is not delivered)."""
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         district = session.scalar(select(District).limit(1)) or District(name="")
         district.name = one_line(name, "the name")
         district.office_phone = one_line(phone, "the phone")
@@ -152,7 +155,7 @@ def schools_create(name: str, zone_name: str, phone: str) -> None:
         ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise click.ClickException(f"unknown time zone {zone_name!r}") from exc
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         if session.scalar(select(School).where(School.name == name)):
             raise click.ClickException(f"a school named {name!r} exists already")
         session.add(
@@ -225,7 +228,7 @@ def contacts_add(
             raise click.ClickException("a webhook contact needs --webhook-secret")
     if channel == "sms" and not address.lstrip("+").isdigit():
         raise click.ClickException("an SMS contact needs a phone number such as +15550100")
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         school_row = find_school(session, school)
         user = session.scalar(select(User).where(User.email == address.lower()))
         session.add(
@@ -283,7 +286,7 @@ def schools_routing(
     days: str | None,
 ) -> None:
     """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         row = find_school(session, school)
         if level1_minutes is not None:
             row.level1_minutes = level1_minutes
@@ -317,7 +320,7 @@ def schools_routing(
 @click.option("--on/--off", "enabled", default=True)
 def schools_hotline(phone: str | None, enabled: bool) -> None:
     """Turn the district's rapid-response hotline on or off (shown at the desk on escalation)."""
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         district = session.scalar(select(District).limit(1))
         if district is None:
             raise click.ClickException("set the district first: flask --app app schools district")
@@ -335,7 +338,7 @@ def schools_hotline(phone: str | None, enabled: bool) -> None:
 def kiosks_enroll(school: str, label: str) -> None:
     """Create a kiosk and print its one-time enrollment link."""
     hours = current_app.config["ENROLLMENT_HOURS"]
-    with writing(), webdb.database().session_factory() as session, session.begin():
+    with webdb.unit_of_work() as session:
         kiosk, token = issue_enrollment(
             session, find_school(session, school), now_utc(), hours, label=label
         )
@@ -383,7 +386,7 @@ def demo_command() -> None:
     if not app.config["DEMO"]:
         raise click.ClickException("`demo` runs only in demo mode (KIOSK_DEMO=1)")
     upgrade_database(app)
-    with writing(), webdb.database(app).session_factory() as session, session.begin():
+    with database_module.unit_of_work(webdb.database(app).session_factory) as session:
         lines = demo.seed_or_report(session, app.config, now_utc())
     for line in lines:
         click.echo(line)

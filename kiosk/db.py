@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 # True while the current unit of work will write: SQLite then takes the write lock at
@@ -20,21 +22,36 @@ write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 # True for the one write that must never wait behind others: the tap that raises an alert.
 write_urgent: ContextVar[bool] = ContextVar("write_urgent", default=False)
 
+# Set on a connection before its transaction begins: this transaction writes (and, for
+# the tap, must not wait behind others). Unlike write_intent, it belongs to one session.
+WRITE_OPTION = "kiosk_write"
+URGENT_OPTION = "kiosk_urgent"
+# How long a writer waits for the SQLite writer lock before it gives up with an error.
+WRITE_LOCK_TIMEOUT_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
+
 AFTER_COMMIT_HOOKS = "after_commit_hooks"
 # Outbox rows leased to this process's deliverer, handed over after the commit.
 HANDOFF_KEY = "outbox_handoff"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, lock_timeout: float = WRITE_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+) -> Engine:
     """Create an engine; SQLite gets WAL, FULL sync, foreign keys and IMMEDIATE writes."""
     if url.startswith("sqlite"):
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("timeout", 30)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine, lock_timeout)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+class WriterLockError(RuntimeError):
+    """The SQLite writer lock could not be taken: waited too long, or taken twice."""
 
 
 class _UrgentFirstLock:
@@ -42,24 +59,35 @@ class _UrgentFirstLock:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._held = False
+        self._owner: int | None = None
         self._urgent_waiting = 0
 
-    def acquire(self, urgent: bool) -> None:
+    def acquire(self, urgent: bool, timeout: float) -> None:
+        me = threading.get_ident()
+        deadline = time.monotonic() + timeout
         with self._cond:
+            if self._owner == me:
+                # The same thread opening a second writer would wait for itself forever.
+                raise WriterLockError(
+                    "this thread already holds the database writer lock: a unit of work "
+                    "was opened inside another one"
+                )
             if urgent:
                 self._urgent_waiting += 1
             try:
-                while self._held or (not urgent and self._urgent_waiting):
-                    self._cond.wait()
+                while self._owner is not None or (not urgent and self._urgent_waiting):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise WriterLockError(f"waited {timeout:g} s for the database writer lock")
+                    self._cond.wait(left)
             finally:
                 if urgent:
                     self._urgent_waiting -= 1
-            self._held = True
+            self._owner = me
 
     def release(self) -> None:
         with self._cond:
-            self._held = False
+            self._owner = None
             self._cond.notify_all()
 
 
@@ -70,22 +98,49 @@ class WriterLock:
     write lock often sits free while waiters sleep, and a writer can be passed over for
     seconds. Taking this lock before BEGIN IMMEDIATE hands the database to the next
     writer the moment the last one commits, and a tap that raises an alert goes first.
+    Waiting has a limit (timeout) and a thread that asks twice is refused at once.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float = WRITE_LOCK_TIMEOUT_SECONDS) -> None:
         self.path = path
+        self.timeout = timeout
         self._thread_lock = _UrgentFirstLock()
         self._fd: int | None = None
 
     def acquire(self, urgent: bool = False) -> None:
-        self._thread_lock.acquire(urgent)
+        began = time.monotonic()
+        self._thread_lock.acquire(urgent, self.timeout)
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._flock(self.timeout - (time.monotonic() - began))
         except BaseException:
             self._thread_lock.release()
             raise
+
+    def _flock(self, left: float) -> None:
+        """Take the lock between processes, waiting at most `left` seconds."""
+        assert self._fd is not None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        # Another process writes: its transactions are short, so wait in small steps.
+        deadline = time.monotonic() + left
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriterLockError(
+                        f"waited {self.timeout:g} s for the database writer lock "
+                        "held by another process"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.005)
 
     def release(self) -> None:
         try:
@@ -100,9 +155,13 @@ def _driver(connection: Any) -> Any:
     return getattr(connection, "driver_connection", None) or connection
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, lock_timeout: float) -> None:
     database = engine.url.database
-    lock = WriterLock(f"{database}-writer.lock") if database and database != ":memory:" else None
+    lock = (
+        WriterLock(f"{database}-writer.lock", lock_timeout)
+        if database and database != ":memory:"
+        else None
+    )
     holders: set[int] = set()  # ids of sqlite3 connections that hold the writer lock
     holders_lock = threading.Lock()
 
@@ -156,7 +215,8 @@ def _prepare_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if not write_intent.get():
+        options = connection.get_execution_options()
+        if not (options.get(WRITE_OPTION) or write_intent.get()):
             connection.exec_driver_sql("BEGIN")
             return
         key = id(_driver(connection.connection))
@@ -164,7 +224,11 @@ def _prepare_sqlite(engine: Engine) -> None:
             with holders_lock:
                 held = key in holders
             if not held:
-                lock.acquire(urgent=write_urgent.get())
+                try:
+                    lock.acquire(urgent=bool(options.get(URGENT_OPTION) or write_urgent.get()))
+                except WriterLockError as exc:
+                    log.error("database writer lock not taken: %s", exc)
+                    raise
                 with holders_lock:
                     holders.add(key)
         try:
@@ -196,6 +260,37 @@ def after_commit(session: Session, hook: Callable[[], None]) -> None:
     hooks = session.info.setdefault(AFTER_COMMIT_HOOKS, [])
     if hook not in hooks:
         hooks.append(hook)
+
+
+@contextlib.contextmanager
+def unit_of_work(factory: sessionmaker[Session], *, urgent: bool = False) -> Iterator[Session]:
+    """One write: a session whose transaction takes the write lock at BEGIN, commits once
+    when the block ends (rolls back if it raises), and is closed. Load the row you act on
+    with `locked()`, decide on it, change it; render only after the block."""
+    session = factory()
+    try:
+        session.connection(execution_options={WRITE_OPTION: True, URGENT_OPTION: urgent})
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+T = TypeVar("T")
+
+
+def locked(session: Session, model: type[T], row_id: int) -> T | None:
+    """Load one row for update: FOR UPDATE on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+    holds every other writer off), refreshed from the database, not from the session."""
+    return session.scalar(
+        select(model)  # type: ignore[arg-type]
+        .where(model.id == row_id)  # type: ignore[attr-defined]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 @contextlib.contextmanager

@@ -168,36 +168,37 @@ def _write_atomically(folder: Path, name: str, data: bytes) -> None:
             os.close(directory)
 
 
-def store_photo(
-    session: Session,
-    *,
-    encounter: Encounter,
-    kind: str,
-    data: bytes,
-    filename: str | None,
-    photo_dir: str,
-    max_bytes: int,
-    now: datetime,
-    kiosk_id: int | None,
-    actor: Actor,
-) -> Photo:
-    """Check, re-encode and store one photo; add its row and a photo_added event. Flushes.
+def prepare_photo(data: bytes, max_bytes: int) -> Encoded:
+    """Check and re-encode one photo: the slow part, done before any write lock is taken.
 
-    The decoding and re-encoding (up to a second or two) happen before the first database
-    access, so a caller that ends its read transaction first holds no write lock meanwhile.
-    filename is accepted and deliberately ignored: the stored name is random and the type
-    comes from the content.
+    Nothing of the upload survives but its pixels: no metadata, a type from the content.
     """
-    del filename
-    if kind not in KINDS:
-        raise PhotoError("Choose what the photo shows: the document or a business card.")
-    if encounter.desk_closed_at is not None or not is_active(encounter.status):
-        raise PhotoError("This record is closed at the desk.")
     if not data:
         raise PhotoError("This file is empty. Please take the photo again.")
     if len(data) > max_bytes:
         raise PhotoError(f"This photo is larger than {size_words(max_bytes)}.")
-    encoded = reencode(data)
+    return reencode(data)
+
+
+def store_prepared(
+    session: Session,
+    *,
+    encounter: Encounter,
+    kind: str,
+    encoded: Encoded,
+    photo_dir: str,
+    now: datetime,
+    kiosk_id: int | None,
+    actor: Actor,
+) -> Photo:
+    """Keep a prepared photo: the file (mode 0600), its row and a photo_added event. Flushes.
+
+    The caller discards the file if its transaction does not commit.
+    """
+    if kind not in KINDS:
+        raise PhotoError("Choose what the photo shows: the document or a business card.")
+    if encounter.desk_closed_at is not None or not is_active(encounter.status):
+        raise PhotoError("This record is closed at the desk.")
     count = session.scalar(
         select(func.count()).select_from(Photo).where(Photo.encounter_id == encounter.id)
     )

@@ -1,46 +1,29 @@
-"""The request's database session: opened on first use, rolled back and closed at teardown."""
+"""The request's database sessions: one for reading, opened on first use and rolled back at
+teardown, and short units of work for writing (`unit_of_work()`), each committed once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import contextlib
+from collections.abc import Iterator
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
-from kiosk.db import make_engine, make_session_factory, write_intent, write_urgent
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+from kiosk import db as database_module
+from kiosk.db import WRITE_LOCK_TIMEOUT_SECONDS, make_engine, make_session_factory
 
 
 class Database:
     """Binds one engine and session factory to a Flask app."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lock_timeout: float = WRITE_LOCK_TIMEOUT_SECONDS) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, lock_timeout=lock_timeout)
         self.session_factory = make_session_factory(self.engine)
 
     def init_app(self, app: Flask) -> None:
         app.extensions["kiosk_db"] = self
-        app.before_request(_mark_write_intent)
         app.teardown_appcontext(_close_session)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def urgent_write(view: F) -> F:
-    """Let this view's write go ahead of other writers waiting for the database."""
-    view.urgent_write = True  # type: ignore[attr-defined]
-    return view
-
-
-def _mark_write_intent() -> None:
-    g._write_token = write_intent.set(request.method not in SAFE_METHODS)
-    view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, "urgent_write", False):
-        g._urgent_token = write_urgent.set(True)
 
 
 def _close_session(_exc: BaseException | None) -> None:
@@ -48,12 +31,6 @@ def _close_session(_exc: BaseException | None) -> None:
     if session is not None:
         session.rollback()
         session.close()
-    token = g.pop("_write_token", None)
-    if token is not None:
-        write_intent.reset(token)
-    urgent = g.pop("_urgent_token", None)
-    if urgent is not None:
-        write_urgent.reset(urgent)
 
 
 def database(app: Flask | None = None) -> Database:
@@ -61,7 +38,21 @@ def database(app: Flask | None = None) -> Database:
 
 
 def session() -> Session:
-    """Return the request's session, opened on first use."""
+    """Return the request's reading session, opened on first use.
+
+    It never takes the write lock: a request writes only inside `unit_of_work()`.
+    """
     if "_db_session" not in g:
         g._db_session = database().session_factory()
     return g._db_session
+
+
+@contextlib.contextmanager
+def unit_of_work(*, urgent: bool = False) -> Iterator[Session]:
+    """The request's one write: lock the row acted on, run one operation, commit once.
+
+    Nothing slow belongs inside (hashing, image work, rendering, network): do it before,
+    or after the block. The tap passes urgent=True so it goes ahead of other writers.
+    """
+    with database_module.unit_of_work(database().session_factory, urgent=urgent) as work:
+        yield work

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from kiosk.db import locked
 from kiosk.models import Kiosk, School
 
 
@@ -49,8 +50,12 @@ def pending_enrollment(session: Session, token: str, now: datetime) -> Kiosk | N
 
 def enroll(session: Session, token: str, now: datetime) -> tuple[Kiosk, str] | None:
     """Use the token once: bind a new device secret to the kiosk and return it."""
-    kiosk = pending_enrollment(session, token, now)
-    if kiosk is None:
+    found = pending_enrollment(session, token, now)
+    if found is None:
+        return None
+    # Decide on the row as it is now: of two presses of one link, one enrolls.
+    kiosk = locked(session, Kiosk, found.id)
+    if kiosk is None or kiosk.enrollment_token_hash != hash_token(token):
         return None
     secret = secrets.token_urlsafe(32)
     kiosk.device_hash = hash_token(secret)

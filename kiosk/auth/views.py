@@ -43,15 +43,15 @@ def index() -> Response | str:
 @bp.route("/enroll/<token>", methods=["GET", "POST"])
 def enroll_device(token: str) -> Response | str | tuple[str, int]:
     """GET only shows what will happen (link scanners change nothing); POST enrolls."""
-    db = webdb.session()
-    kiosk = pending_enrollment(db, token, now_utc())
+    kiosk = pending_enrollment(webdb.session(), token, now_utc())
     if kiosk is None:
         return render_template("auth/enroll_invalid.html"), 404
     form = EmptyForm()
     if not form.validate_on_submit():
         return render_template("auth/enroll.html", form=form, school=kiosk.school)
-    result = enroll(db, token, now_utc())
-    db.commit()
+    with webdb.unit_of_work() as db:
+        # enroll() uses the token once: of two presses, one enrolls and one is refused.
+        result = enroll(db, token, now_utc())
     if result is None:
         return render_template("auth/enroll_invalid.html"), 404
     _, secret = result

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kiosk import webdb
 from kiosk.auth.policy import current_kiosk
@@ -13,7 +14,8 @@ from kiosk.clock import now_utc
 from kiosk.desk import forms
 from kiosk.models import Encounter, Photo
 from kiosk.notify.localtime import clock_time
-from kiosk.photos import PhotoError, store_photo
+from kiosk.photos import Encoded, PhotoError, store_prepared
+from kiosk.photos import prepare_photo as prepare_photo_bytes
 from kiosk.protocol.events import Actor
 
 KIND_WORDS = {"document": "Document", "business_card": "Business card"}
@@ -35,33 +37,42 @@ def photo_list(encounter: Encounter) -> list[dict[str, Any]]:
     ]
 
 
-def keep_photo(encounter: Encounter, form: forms.DocumentForm, actor: Actor) -> Photo | None:
-    """Check and keep the photo the form carries, if any; a problem goes next to the field.
+def prepare_photo(form: forms.DocumentForm) -> Encoded | None:
+    """Check and re-encode the photo the form carries, if any, before the write lock.
 
-    Nothing is written before this: the read transaction ends first, so that SQLite's write
-    lock (taken at BEGIN for a POST) is not held while the photo is decoded; an alert tap at
-    another desk must never wait behind a photo.
+    A problem goes next to the field; "Add photo" with no photo says so.
     """
     upload = form.photo.data
     if upload is None:
         if request.form.get("action") == "photo" or request.endpoint == "desk.add_photo":
             form.photo.errors = ["Choose or take a photo first."]
         return None
-    db = webdb.session()
     max_bytes = int(current_app.config["PHOTO_MAX_BYTES"])
-    kiosk = current_kiosk()
     # One byte past the limit is enough to know it is too large.
     data = upload.stream.read(max_bytes + 1)
-    db.commit()
     try:
-        return store_photo(
-            db,
+        return prepare_photo_bytes(data, max_bytes)
+    except PhotoError as exc:
+        form.photo.errors = [str(exc)]
+        return None
+
+
+def keep_photo(
+    session: Session,
+    encounter: Encounter,
+    form: forms.DocumentForm,
+    encoded: Encoded,
+    actor: Actor,
+) -> Photo | None:
+    """Keep a prepared photo inside the caller's unit of work; a refusal goes to the field."""
+    kiosk = current_kiosk()
+    try:
+        return store_prepared(
+            session,
             encounter=encounter,
             kind=form.photo_kind.data or "document",
-            data=data,
-            filename=upload.filename,
+            encoded=encoded,
             photo_dir=current_app.config["PHOTO_DIR"],
-            max_bytes=max_bytes,
             now=now_utc(),
             kiosk_id=kiosk.id if kiosk else None,
             actor=actor,

@@ -7,8 +7,9 @@ typed on it.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import (
@@ -23,12 +24,14 @@ from flask import (
 )
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
 from kiosk.auth.devices import check_start_token, start_token
 from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
+from kiosk.db import locked
 from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
 from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, User
@@ -42,7 +45,7 @@ from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
 from kiosk.protocol.scripts import STEPS, Block, ScriptPack
 from kiosk.protocol.scriptstore import pack_by_id
-from kiosk.protocol.staff import check_pin, desk_staff
+from kiosk.protocol.staff import desk_staff, pin_matches, record_pin
 from kiosk.protocol.state import is_active
 from kiosk.security import csrf
 
@@ -196,13 +199,13 @@ def _top(encounter: Encounter, step: str) -> str:
     return _pack(encounter).block(step, ops.facts_for(encounter)).situation
 
 
-def _after_save(step: str, encounter: Encounter, before: str) -> Response:
+def _after_save(step: str, before: str, after: str) -> Response:
     """Go on to the next step; the guided steps never carry the desk onto Finish.
 
     Every step shows the "Now" panel, so wherever the desk lands it has the words the
     situation needs; when a save changed them, the desk is told so.
     """
-    if _top(encounter, step) != before:
+    if after != before:
         flash("Saved. The words to say have changed.", "info")
     index = STEPS.index(step)
     following = STEPS[min(index + 1, len(STEPS) - 1)]
@@ -210,6 +213,24 @@ def _after_save(step: str, encounter: Encounter, before: str) -> Response:
         flash("Saved.", "info")
         return redirect(url_for(STEP_ENDPOINTS[step]))
     return redirect(url_for(STEP_ENDPOINTS[following]))
+
+
+@contextlib.contextmanager
+def _writing(encounter: Encounter) -> Iterator[tuple[Session, Encounter]]:
+    """One unit of work on this encounter, loaded locked: operations decide on its state
+    as it is now, not as it was when the page was read."""
+    with webdb.unit_of_work() as db:
+        yield db, ops.lock_encounter(db, encounter.id)
+
+
+def _check_pin(encounter: Encounter, user: User, pin: str) -> Any:
+    """Hash the PIN first, with no lock held; then record the result on the locked user."""
+    matched = pin_matches(user, pin)
+    actor = _actor(encounter, user)
+    with _writing(encounter) as (db, current):
+        person = locked(db, User, user.id)
+        assert person is not None
+        return record_pin(db, current, actor, person, matched, now_utc())
 
 
 def with_encounter(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -253,7 +274,6 @@ def _start_page(encounter: Encounter, channel_form: forms.ChannelForm, status: i
 
 @bp.post("/start")
 @csrf.exempt
-@webdb.urgent_write
 def start() -> Any:
     """The one tap: no login, no typing; a repeated tap returns the same encounter."""
     kiosk = _kiosk()
@@ -265,11 +285,12 @@ def start() -> Any:
     channel = form.channel.data if form.channel.data in ops.CHANNELS else "in_person"
     # An off-site place is only asked beside "our staff, reporting from elsewhere".
     place = form.place.data if channel == "offsite" else None
-    db = webdb.session()
-    ops.start_encounter(
-        db, kiosk, channel, (form.nonce.data or "")[:64], now_utc(), _links(), place=place
-    )
-    db.commit()
+    nonce = (form.nonce.data or "")[:64]
+    # The tap goes ahead of every other writer: nothing stands between it and the alert.
+    with webdb.unit_of_work(urgent=True) as db:
+        tapped = locked(db, Kiosk, kiosk.id)
+        assert tapped is not None
+        ops.start_encounter(db, tapped, channel, nonce, now_utc(), _links(), place=place)
     return redirect(url_for("desk.home"))
 
 
@@ -363,10 +384,10 @@ def status() -> Any:
 def messages(encounter: Encounter) -> Any:
     """Messages from the district office, revealed on a tap (the agent may read the screen)."""
     form = forms.EmptyForm()
-    db = webdb.session()
     if form.validate_on_submit():
-        shown = office_ops.reveal_desk_messages(db, encounter, _actor(encounter), now_utc())
-        db.commit()
+        actor = _actor(encounter)
+        with _writing(encounter) as (db, current):
+            shown = office_ops.reveal_desk_messages(db, current, actor, now_utc())
         return _page("start", encounter, template="messages", desk_messages=shown, form=form)
     return redirect(url_for("desk.home"))
 
@@ -393,13 +414,13 @@ def fast(encounter: Encounter, what: str) -> Any:
     if not forms.EmptyForm().validate_on_submit():
         flash("That tap did not go through. Please tap again.", "error")
         return redirect(url_for("desk.home"))
-    db = webdb.session()
+    actor = _actor(encounter)
     try:
-        ops.record_situation(db, encounter, _actor(encounter), now_utc(), what, _links())
+        with _writing(encounter) as (db, current):
+            ops.record_situation(db, current, actor, now_utc(), what, _links())
     except ops.OperationError as exc:
         flash(str(exc), "error")
         return redirect(url_for("desk.home"))
-    db.commit()
     flash(FAST_PATH_WORDS[what], "info")
     anchor = "#people" if what in ("student", "records", "staff") else ""
     if what == "parent":
@@ -420,28 +441,27 @@ def channel(encounter: Encounter) -> Any:
     """Correct how the request is made and where; the panel follows."""
     form = forms.ChannelForm()
     if form.validate_on_submit():
-        db = webdb.session()
+        actor = _actor(encounter)
         try:
-            changed = ops.set_channel(
-                db,
-                encounter,
-                _actor(encounter),
-                now_utc(),
-                form.channel.data or encounter.channel,
-                form.place.data or None,
-                _links(),
-            )
+            with _writing(encounter) as (db, current):
+                changed = ops.set_channel(
+                    db,
+                    current,
+                    actor,
+                    now_utc(),
+                    form.channel.data or current.channel,
+                    form.place.data or None,
+                    _links(),
+                )
         except ops.OperationError as exc:
-            db.rollback()
             if exc.field in form:
                 form[exc.field].errors = [str(exc)]
             else:
                 flash(str(exc), "error")
                 return redirect(url_for("desk.home"))
         else:
-            db.commit()
             if changed:
-                flash("Saved. The words above follow it.", "info")
+                flash("Saved. The words to say follow it.", "info")
             return redirect(url_for("desk.home"))
     return _start_page(encounter, form, INVALID)
 
@@ -451,7 +471,6 @@ def channel(encounter: Encounter) -> Any:
 def mistake(encounter: Encounter) -> Any:
     """Stand down an alert started by mistake: a second screen confirms it, with a PIN
     when someone has identified."""
-    db = webdb.session()
     window = current_app.config["MISTAKE_WINDOW_SECONDS"]
     now = now_utc()
     if ops.stand_down_seconds_left(encounter, now, window) is None:
@@ -464,19 +483,18 @@ def mistake(encounter: Encounter) -> Any:
     user = _desk_user(encounter)
     form = forms.MistakeForm()
     if request.method == "POST" and form.validate_on_submit():
+        actor = _actor(encounter, user)
         if user is not None:
-            actor = _actor(encounter, user)
-            result = check_pin(db, encounter, actor, user, form.pin.data or "", now)
+            result = _check_pin(encounter, user, form.pin.data or "")
             if not result.ok:
-                db.commit()  # a wrong PIN counts towards the lock
                 form.pin.errors = [result.message]
                 return _page("start", encounter, INVALID, "mistake", form=form, person=user)
         try:
-            ops.stand_down(db, encounter, _actor(encounter, user), now, window, _links())
+            with _writing(encounter) as (db, current):
+                ops.stand_down(db, current, actor, now_utc(), window, _links())
         except ops.OperationError as exc:
             flash(str(exc), "error")
             return redirect(url_for("desk.home"))
-        db.commit()
         session.pop("desk_user", None)
         flash("Stood down as started by mistake. The district office has been told.", "info")
         return redirect(url_for("desk.home"))
@@ -501,14 +519,14 @@ def staff(encounter: Encounter) -> Any:
 @bp.route("/staff/pin", methods=["GET", "POST"])
 @with_encounter
 def pin(encounter: Encounter) -> Any:
-    db = webdb.session()
-    user = db.scalar(select(User).where(User.public_id == session.get("pin_for", "")))
+    user = webdb.session().scalar(
+        select(User).where(User.public_id == session.get("pin_for", ""))
+    )
     if user is None:
         return redirect(url_for("desk.staff"))
     form = forms.PinForm()
     if form.validate_on_submit():
-        result = check_pin(db, encounter, _actor(encounter), user, form.pin.data or "", now_utc())
-        db.commit()
+        result = _check_pin(encounter, user, form.pin.data or "")
         if result.ok:
             session["desk_user"] = {"user": user.public_id, "encounter": encounter.public_id}
             session.pop("pin_for", None)
@@ -546,10 +564,9 @@ def _agent_form(row: Agent | None = None) -> forms.AgentForm:
 @with_encounter
 def agents(encounter: Encounter, position: int | None = None) -> Any:
     """One agent at a time; every button saves what is typed before it goes anywhere."""
-    db = webdb.session()
     row = None
     if position is not None:
-        row = db.scalar(
+        row = webdb.session().scalar(
             select(Agent).where(Agent.encounter_id == encounter.id, Agent.position == position)
         )
         if row is None:
@@ -558,8 +575,10 @@ def agents(encounter: Encounter, position: int | None = None) -> Any:
     if form.validate_on_submit():
         before = _top(encounter, "agents")
         values = _agent_values(form)
-        saved = ops.save_agent(db, encounter, _actor(encounter), now_utc(), values, position)
-        db.commit()
+        actor = _actor(encounter)
+        with _writing(encounter) as (db, current):
+            saved = ops.save_agent(db, current, actor, now_utc(), values, position)
+            after = _top(current, "agents")
         _warn_status_words(values.name, values.title)
         if saved is not None:
             flash(f"Agent {saved.position} saved.", "info")
@@ -568,7 +587,7 @@ def agents(encounter: Encounter, position: int | None = None) -> Any:
             return redirect(url_for("desk.agents", position=edit))
         if request.form.get("then") == "another" or position is not None:
             return redirect(url_for("desk.agents"))
-        return _after_save("agents", encounter, before)
+        return _after_save("agents", before, after)
     status = INVALID if form.errors else 200
     return _page("agents", encounter, status, form=form, agents=encounter.agents, editing=row)
 
@@ -613,8 +632,6 @@ def request_step(encounter: Encounter) -> Any:
         form.person_name.errors = ["Type the name to add in this box first."]
         valid = False
     if valid:
-        db = webdb.session()
-        now = now_utc()
         actor = _actor(encounter)
         before = _top(encounter, "request")
         values = ops.RequestInput(
@@ -627,16 +644,17 @@ def request_step(encounter: Encounter) -> Any:
             consent_claim=form.consent_claim.data,
             child_with=form.child_with.data,
         )
-        ops.save_request(db, encounter, actor, now, values)
         name = form.person_name.data
-        if name:
-            key = current_app.config["ENCRYPTION_KEY"]
-            ops.add_named_person(
-                db, encounter, actor, now, name, form.relation.data or "unknown", key
-            )
-        if remove is not None:
-            ops.withdraw_named_person(db, encounter, actor, now, remove)
-        db.commit()
+        key = current_app.config["ENCRYPTION_KEY"]
+        with _writing(encounter) as (db, current):
+            now = now_utc()
+            ops.save_request(db, current, actor, now, values)
+            if name:
+                relation = form.relation.data or "unknown"
+                ops.add_named_person(db, current, actor, now, name, relation, key)
+            if remove is not None:
+                ops.withdraw_named_person(db, current, actor, now, remove)
+            after = _top(current, "request")
         _warn_status_words(values.purpose, values.consent_claim, values.request_other, name)
         if remove is not None:
             flash("Name removed from the list. The change is kept in the record.", "info")
@@ -644,7 +662,7 @@ def request_step(encounter: Encounter) -> Any:
             flash("Name added.", "info")
         if action == "add_person" or remove is not None:
             return redirect(url_for("desk.request_step") + "#people")
-        return _after_save("request", encounter, before)
+        return _after_save("request", before, after)
     status = INVALID if form.errors or request.method == "POST" else 200
     return _request_page(encounter, form, status)
 
@@ -679,30 +697,18 @@ def document(encounter: Encounter) -> Any:
     """Common documents by what the desk can see (one tap gives a first impression and its
     script), optional questions to refine it, photos and details, all in one form."""
     # kiosk.desk.photos imports this module for its helpers, so it is imported here.
-    from kiosk.desk.photos import keep_photo
+    from kiosk.desk.photos import keep_photo, prepare_photo
 
     form = _document_form(encounter)
     if not form.validate_on_submit():
         status = INVALID if form.errors else 200
         return _document_page(encounter, form, status)
-    db = webdb.session()
     actor = _actor(encounter)
     pick = ops.pick_by_key(request.form.get("pick"))
-    # The photo first: it is checked and re-encoded with no write lock held.
-    photo_added = keep_photo(encounter, form, actor)
-    now = now_utc()
+    # The photo first: checked and re-encoded before the write lock is taken.
+    prepared = prepare_photo(form)
     before = _top(encounter, "document")
     answers = ops.answers_from(form.data)
-    ops.save_triage(
-        db,
-        encounter,
-        actor,
-        now,
-        answers,
-        _links(),
-        names_person=form.names_person.data or None,
-        pick=pick,
-    )
     details = ops.DocumentDetailsInput(
         issuer=form.issuer.data,
         case_number=form.case_number.data,
@@ -710,9 +716,24 @@ def document(encounter: Encounter) -> Any:
         names_addresses=form.names_addresses.data,
         matches_school=form.matches_school.data or None,
     )
-    ops.save_document_details(db, encounter, actor, now, details)
+    photo_added = None
     try:
-        db.commit()
+        with _writing(encounter) as (db, current):
+            now = now_utc()
+            ops.save_triage(
+                db,
+                current,
+                actor,
+                now,
+                answers,
+                _links(),
+                names_person=form.names_person.data or None,
+                pick=pick,
+            )
+            ops.save_document_details(db, current, actor, now, details)
+            if prepared is not None:
+                photo_added = keep_photo(db, current, form, prepared, actor)
+            after = _top(current, "document")
     except SQLAlchemyError:
         if photo_added is not None:
             discard_file(current_app.config["PHOTO_DIR"], photo_added.stored_name)
@@ -727,7 +748,7 @@ def document(encounter: Encounter) -> Any:
         return redirect(url_for("desk.document"))
     if request.form.get("action") == "photo" or request.endpoint == "desk.add_photo":
         return redirect(url_for("desk.document") + "#photos")
-    return _after_save("document", encounter, before)
+    return _after_save("document", before, after)
 
 
 def _document_page(encounter: Encounter, form: forms.DocumentForm, status: int) -> Any:
@@ -765,21 +786,22 @@ def exigency(encounter: Encounter) -> Any:
         }
     )
     if form.validate_on_submit():
-        db = webdb.session()
         before = _top(encounter, "exigency")
         values = ops.ExigencyInput(
             exigency={"yes": True, "no": False}.get(form.exigency.data or ""),
             exigency_reason=form.exigency_reason.data,
             exigency_directives=form.exigency_directives.data,
         )
-        ops.save_exigency(db, encounter, _actor(encounter), now_utc(), values, _links())
-        db.commit()
+        actor = _actor(encounter)
+        with _writing(encounter) as (db, current):
+            ops.save_exigency(db, current, actor, now_utc(), values, _links())
+            after = _top(current, "exigency")
         _warn_status_words(values.exigency_reason, values.exigency_directives)
         if values.exigency:
             # The emergency lasts: the desk stays where its words and its notes are.
             flash("Saved.", "info")
             return redirect(url_for("desk.exigency"))
-        return _after_save("exigency", encounter, before)
+        return _after_save("exigency", before, after)
     status = INVALID if form.errors else 200
     return _page("exigency", encounter, status, form=form)
 
@@ -793,7 +815,6 @@ def outcome(encounter: Encounter) -> Any:
         stamp = request.form.get("now")
         if stamp in ("entry_started", "entry_ended"):
             form[stamp].data = _now_hm(encounter)
-        db = webdb.session()
         before = _top(encounter, "outcome")
         values = ops.OutcomeInput(
             outcome=form.outcome.data or None,
@@ -803,13 +824,15 @@ def outcome(encounter: Encounter) -> Any:
             outcome_other=form.outcome_other.data,
             witnesses=form.witnesses.data,
         )
-        ops.save_outcome(db, encounter, _actor(encounter), now_utc(), values)
-        db.commit()
+        actor = _actor(encounter)
+        with _writing(encounter) as (db, current):
+            ops.save_outcome(db, current, actor, now_utc(), values)
+            after = _top(current, "outcome")
         _warn_status_words(values.entry_areas, values.outcome_other, values.witnesses)
         if stamp:
             flash(f"Time recorded: {form[stamp].data}.", "info")
             return redirect(url_for("desk.outcome"))
-        return _after_save("outcome", encounter, before)
+        return _after_save("outcome", before, after)
     status = INVALID if form.errors else 200
     return _page("outcome", encounter, status, form=form)
 
@@ -820,9 +843,9 @@ def close(encounter: Encounter) -> Any:
     """Close the desk's part; afterwards the kiosk shows nothing of this encounter."""
     form = forms.EmptyForm()
     if form.validate_on_submit():
-        db = webdb.session()
-        ops.close_desk(db, encounter, _actor(encounter), now_utc())
-        db.commit()
+        actor = _actor(encounter)
+        with _writing(encounter) as (db, current):
+            ops.close_desk(db, current, actor, now_utc())
         session.pop("desk_user", None)
         session.pop("pin_for", None)
         flash("The desk's part is closed. The district office keeps the record.", "info")

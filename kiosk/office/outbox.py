@@ -13,6 +13,7 @@ from kiosk import audit, webdb
 from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants, login_required
 from kiosk.clock import now_utc
+from kiosk.db import locked
 from kiosk.models import Encounter, OutboxMessage, School, User
 from kiosk.models.delivery import OUTBOX_STATUSES
 from kiosk.notify.worker import RETRYABLE, retry_now
@@ -94,16 +95,19 @@ def outbox_retry(message_id: int) -> Response:
         abort(404)
     message = found[0]
     now = now_utc()
-    if retry_now(db, message, now):
-        audit.record(
-            db,
-            current_app.config["AUDIT_KEY"],
-            now,
-            actor=f"user:{user.public_id}",
-            action="outbox.retry",
-            subject=f"outbox:{message.id}",
-        )
-        db.commit()
+    with webdb.unit_of_work() as work:
+        row = locked(work, OutboxMessage, message.id)
+        retried = row is not None and retry_now(work, row, now)
+        if retried:
+            audit.record(
+                work,
+                current_app.config["AUDIT_KEY"],
+                now,
+                actor=f"user:{user.public_id}",
+                action="outbox.retry",
+                subject=f"outbox:{message.id}",
+            )
+    if retried:
         flash("The message will be sent again now.", "info")
     else:
         flash("That message is being sent or was already sent.", "info")

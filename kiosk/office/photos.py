@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from kiosk import audit, webdb
 from kiosk.auth.policy import can_view_photos, current_user, login_required
 from kiosk.clock import now_utc
-from kiosk.db import write_intent
 from kiosk.models import Encounter, Photo
 from kiosk.notify.localtime import local
 from kiosk.office.blueprint import bp
@@ -67,14 +66,10 @@ def first_document_photo(context: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @bp.get("/office/photos/<public_id>")
-def photo(public_id: str) -> Response:
-    # Every view is audited, so this read writes: take SQLite's write lock up front.
-    write_intent.set(True)
-    return _photo_response(public_id)
-
-
 @login_required()
-def _photo_response(public_id: str) -> Response:
+def photo(public_id: str) -> Response:
+    """Serve a photo to those who may see it; the file is read and checked before the view
+    is audited in one short write."""
     user = current_user()
     assert user is not None
     db = webdb.session()
@@ -91,15 +86,15 @@ def _photo_response(public_id: str) -> Response:
     except PhotoUnavailable:
         current_app.logger.error("photo %s has no stored file", row.public_id)
         abort(404)
-    audit.record(
-        db,
-        current_app.config["AUDIT_KEY"],
-        now_utc(),
-        actor=f"user:{user.public_id}",
-        action="photo.view",
-        subject=f"photo:{row.public_id}",
-    )
-    db.commit()
+    with webdb.unit_of_work() as work:
+        audit.record(
+            work,
+            current_app.config["AUDIT_KEY"],
+            now_utc(),
+            actor=f"user:{user.public_id}",
+            action="photo.view",
+            subject=f"photo:{row.public_id}",
+        )
     extension = EXTENSIONS.get(row.content_type, "jpg")
     response = Response(data, mimetype=row.content_type)
     response.headers["Content-Disposition"] = (

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from kiosk import audit, webdb
@@ -30,7 +31,6 @@ from kiosk.auth.policy import (
     login_required,
 )
 from kiosk.clock import now_utc
-from kiosk.db import write_intent
 from kiosk.desk.forms import OUTCOMES, RELATIONS, REQUEST_KINDS
 from kiosk.models import (
     Acknowledgement,
@@ -92,14 +92,17 @@ def _links() -> Links:
 
 
 def _audit(action: str, subject: str) -> None:
-    audit.record(
-        webdb.session(),
-        current_app.config["AUDIT_KEY"],
-        now_utc(),
-        actor=f"user:{_user().public_id}",
-        action=action,
-        subject=subject,
-    )
+    """Record a view of names: one short write of its own, before the page is rendered."""
+    actor = f"user:{_user().public_id}"
+    with webdb.unit_of_work() as db:
+        audit.record(
+            db,
+            current_app.config["AUDIT_KEY"],
+            now_utc(),
+            actor=actor,
+            action=action,
+            subject=subject,
+        )
 
 
 def _ack_label(encounter: Encounter) -> dict[str, Any] | None:
@@ -409,32 +412,19 @@ def describe(event: EncounterEvent) -> str:
 
 
 @bp.get("/office/encounters/<public_id>")
-def encounter(public_id: str) -> Any:
-    # Viewing names is audited, so this read writes: take SQLite's write lock up front.
-    write_intent.set(True)
-    return _encounter_page(public_id)
-
-
 @login_required(*OFFICE_ROLES)
-def _encounter_page(public_id: str) -> Any:
+def encounter(public_id: str) -> Any:
     record = _find(public_id)
     _audit("encounter.view", f"encounter:{record.public_id}")
-    webdb.session().commit()
     return render_template("office/encounter.html", **_page_context(record))
 
 
 @bp.get("/office/encounters/<public_id>/record")
+@login_required(*OFFICE_ROLES)
 def record_fragment(public_id: str) -> Any:
     """The recorded details, re-fetched by the page when new events arrive (audited)."""
-    write_intent.set(True)
-    return _record_fragment(public_id)
-
-
-@login_required(*OFFICE_ROLES)
-def _record_fragment(public_id: str) -> Any:
     record = _find(public_id)
     _audit("encounter.refresh", f"encounter:{record.public_id}")
-    webdb.session().commit()
     return render_template("office/_record.html", **_record_context(record))
 
 
@@ -485,22 +475,22 @@ def _act(public_id: str, form: Any, action: Any, done: str, form_key: str | None
     record = _find(public_id)
     if form.validate_on_submit():
         try:
-            action(record)
+            # One unit of work: the operation decides on the encounter as it is now, locked,
+            # so of two people acting at once exactly one wins and the other is told why.
+            with webdb.unit_of_work() as db:
+                action(db, desk_ops.lock_encounter(db, record.id))
         except desk_ops.OperationError as exc:
-            webdb.session().rollback()
             if form_key is None or exc.field is None or exc.field not in form:
                 flash(str(exc), "error")
                 return redirect(url_for("office.encounter", public_id=public_id))
             form[exc.field].errors = [*form[exc.field].errors, str(exc)]
         else:
-            webdb.session().commit()
             flash(done, "info")
             return redirect(url_for("office.encounter", public_id=public_id))
     elif form_key is None:
         flash("The page had expired. Please try again.", "error")
         return redirect(url_for("office.encounter", public_id=public_id))
     _audit("encounter.view", f"encounter:{record.public_id}")
-    webdb.session().commit()
     context = {**_page_context(record), form_key: form}
     return render_template("office/encounter.html", **context), 422
 
@@ -516,10 +506,10 @@ def _contact_for(user: User, encounter: Encounter) -> Contact | None:
 def acknowledge(public_id: str) -> Response:
     user = _user()
 
-    def run(record: Encounter) -> None:
+    def run(db: Session, record: Encounter) -> None:
         contact = _contact_for(user, record)
         ops.acknowledge(
-            webdb.session(),
+            db,
             record,
             _actor(user),
             now_utc(),
@@ -539,8 +529,8 @@ def message_desk(public_id: str) -> Any:
     return _act(
         public_id,
         form,
-        lambda record: ops.send_desk_message(
-            webdb.session(), record, _actor(user), now_utc(), form.preset.data, form.text.data
+        lambda db, record: ops.send_desk_message(
+            db, record, _actor(user), now_utc(), form.preset.data, form.text.data
         ),
         "Message sent to the desk.",
         "message_form",
@@ -555,8 +545,8 @@ def confirm_document(public_id: str) -> Any:
     return _act(
         public_id,
         form,
-        lambda record: ops.confirm_document(
-            webdb.session(), record, _actor(user), now_utc(), form.doc_type.data or ""
+        lambda db, record: ops.confirm_document(
+            db, record, _actor(user), now_utc(), form.doc_type.data or ""
         ),
         "Document type confirmed. The desk's script follows it.",
         "document_form",
@@ -572,7 +562,7 @@ def mark(public_id: str, what: str) -> Response:
     return _act(
         public_id,
         EmptyForm(),
-        lambda record: ops.mark_time(webdb.session(), record, _actor(user), now_utc(), what),
+        lambda db, record: ops.mark_time(db, record, _actor(user), now_utc(), what),
         "Recorded.",
     )
 
@@ -585,8 +575,8 @@ def consent_check(public_id: str) -> Any:
     return _act(
         public_id,
         form,
-        lambda record: ops.record_consent_check(
-            webdb.session(), record, _actor(user), now_utc(), form.result.data or ""
+        lambda db, record: ops.record_consent_check(
+            db, record, _actor(user), now_utc(), form.result.data or ""
         ),
         "Consent check recorded.",
         "consent_form",
@@ -599,13 +589,13 @@ def guardian_notice(public_id: str) -> Any:
     form = forms.GuardianNoticeForm()
     user = _user()
 
-    def run(record: Encounter) -> None:
+    def run(db: Session, record: Encounter) -> None:
         when = form.notified_at.data
         at = None
         if when is not None:
             at = when.replace(tzinfo=zone(record.school.timezone))
         ops.record_guardian_notice(
-            webdb.session(),
+            db,
             record,
             _actor(user),
             now_utc(),
@@ -626,9 +616,7 @@ def care(public_id: str) -> Any:
     return _act(
         public_id,
         form,
-        lambda record: ops.record_care(
-            webdb.session(), record, _actor(user), now_utc(), form.care.data
-        ),
+        lambda db, record: ops.record_care(db, record, _actor(user), now_utc(), form.care.data),
         "How the child's care was arranged is recorded.",
         "care_form",
     )
@@ -641,7 +629,7 @@ def close_stood_down(public_id: str) -> Response:
     return _act(
         public_id,
         EmptyForm(),
-        lambda record: ops.close_stood_down(webdb.session(), record, _actor(user), now_utc()),
+        lambda db, record: ops.close_stood_down(db, record, _actor(user), now_utc()),
         "Closed as a mistake. It has left the list of open encounters.",
     )
 
@@ -653,7 +641,7 @@ def reopen(public_id: str) -> Response:
     return _act(
         public_id,
         EmptyForm(),
-        lambda record: ops.reopen(webdb.session(), record, _actor(user), now_utc()),
+        lambda db, record: ops.reopen(db, record, _actor(user), now_utc()),
         "Reopened. Escalation resumes unless someone had acknowledged.",
     )
 
@@ -666,8 +654,8 @@ def resolve(public_id: str) -> Any:
     return _act(
         public_id,
         form,
-        lambda record: ops.resolve(
-            webdb.session(),
+        lambda db, record: ops.resolve(
+            db,
             record,
             _actor(user),
             now_utc(),
@@ -714,20 +702,20 @@ def acknowledge_link(token: str) -> Any:
         kind="contact", label=contact.name, contact_id=contact.id, user_id=user.id if user else None
     )
     try:
-        result = ops.acknowledge(
-            db,
-            record,
-            actor,
-            now_utc(),
-            contact.channel,
-            contact_id=contact.id,
-            user_id=user.id if user else None,
-        )
+        with webdb.unit_of_work() as work:
+            result = ops.acknowledge(
+                work,
+                desk_ops.lock_encounter(work, record.id),
+                actor,
+                now_utc(),
+                contact.channel,
+                contact_id=contact.id,
+                user_id=user.id if user else None,
+            )
     except desk_ops.OperationError as exc:
         return render_template(
             "office/ack.html", problem="stood_down", message=str(exc), **context
         ), 409
-    db.commit()
     if not result.first and result.acknowledgement is None:
         return render_template(
             "office/ack.html",

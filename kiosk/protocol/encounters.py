@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
+from kiosk.db import locked
 from kiosk.models import (
     Agent,
     Contact,
@@ -69,6 +70,14 @@ class OperationError(ValueError):
 class StartResult:
     encounter: Encounter
     created: bool
+
+
+def lock_encounter(session: Session, encounter_id: int) -> Encounter:
+    """Load the encounter a unit of work acts on, locked, from the database."""
+    encounter = locked(session, Encounter, encounter_id)
+    if encounter is None:
+        raise OperationError("There is no such record.")
+    return encounter
 
 
 def current_encounter(session: Session, kiosk: Kiosk) -> Encounter | None:

@@ -47,22 +47,28 @@ def desk_staff(session: Session, school_id: int) -> list[User]:
     )
 
 
-def check_pin(
+def pin_matches(user: User, pin: str) -> bool:
+    """Check a PIN against its hash: slow on purpose, so done before any write lock."""
+    return bool(PIN_PATTERN.match(pin or "")) and check_password_hash(user.pin_hash or "", pin)
+
+
+def record_pin(
     session: Session,
     encounter: Encounter,
     actor: Actor,
     user: User,
-    pin: str,
+    matched: bool,
     now: datetime,
 ) -> PinResult:
-    """Check a PIN; five wrong ones lock that person for a while, and nothing else."""
+    """Apply a checked PIN to the (locked) user: five wrong ones lock that person for a
+    while, and nothing else."""
     if user.pin_locked_until is not None and user.pin_locked_until > now:
         return PinResult(
             False,
             "This name is locked after too many wrong PINs. Choose another "
             "name or continue without one; the record continues either way.",
         )
-    if not PIN_PATTERN.match(pin or "") or not check_password_hash(user.pin_hash or "", pin):
+    if not matched:
         user.pin_failures += 1
         if user.pin_failures >= MAX_PIN_FAILURES:
             user.pin_failures = 0
