@@ -33,9 +33,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=12 * 1024 * 1024,
     )
 
-    webdb.Database(
-        app.config["DATABASE_URL"], app.config["WRITE_LOCK_TIMEOUT_SECONDS"]
-    ).init_app(app)
+    webdb.Database(app.config["DATABASE_URL"], app.config["WRITE_LOCK_TIMEOUT_SECONDS"]).init_app(
+        app
+    )
     security.init_app(app)
     errors.init_app(app)
     health.init_app(app)

@@ -165,6 +165,8 @@ def _page(
     step: str, encounter: Encounter, status: int = 200, template: str | None = None, **context: Any
 ) -> Any:
     now = now_utc()
+    # Remembered so that a form posted after the record ends is kept on it.
+    session[REMEMBERED] = encounter.public_id
     live = _live(encounter, step)
     window = current_app.config["MISTAKE_WINDOW_SECONDS"]
     body = render_template(
@@ -234,17 +236,65 @@ def _check_pin(encounter: Encounter, user: User, pin: str) -> Any:
 
 
 def with_encounter(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Give the view the kiosk's open encounter, or send the desk back to idle."""
+    """Give the view the kiosk's open encounter, or send the desk back to idle.
+
+    A form posted after the desk's record ended is kept on that record (see _late_input).
+    """
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         encounter = _open_encounter()
         if encounter is None:
+            ended = _remembered_encounter() if request.method == "POST" else None
+            if ended is not None:
+                raise ops.DeskClosedError(ended.id)
             return redirect(url_for("desk.home"))
         return view(encounter, *args, **kwargs)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
     return wrapped
+
+
+REMEMBERED = "desk_encounter"
+# Form fields that carry no input of the desk's own.
+NOT_INPUT = frozenset({"csrf_token", "action", "then", "edit", "remove", "now", "pin"})
+
+
+def _remembered_encounter() -> Encounter | None:
+    """The encounter this kiosk last showed, if it is this kiosk's."""
+    public_id = session.get(REMEMBERED)
+    if not public_id:
+        return None
+    return webdb.session().scalar(
+        select(Encounter).where(Encounter.public_id == public_id, Encounter.kiosk_id == _kiosk().id)
+    )
+
+
+@bp.errorhandler(ops.DeskClosedError)
+def _late_input(error: ops.DeskClosedError) -> Response:
+    """The record ended while the desk was typing: keep what was sent, and say so."""
+    fields = {
+        name: " | ".join(v for v in values if v)
+        for name, values in request.form.to_dict(flat=False).items()
+        if name not in NOT_INPUT
+    }
+    if request.files and any(f.filename for f in request.files.values()):
+        fields["photo"] = "A photo was sent after the record ended; it was not kept."
+    if request.endpoint == "desk.fast":
+        fields["tapped"] = str((request.view_args or {}).get("what", ""))
+    step = (request.endpoint or "desk.unknown").removeprefix("desk.").removesuffix("_step")
+    kiosk = _kiosk()
+    actor = ops.kiosk_actor(kiosk)
+    with webdb.unit_of_work() as db:
+        ended = ops.lock_encounter(db, error.encounter_id)
+        added = ops.add_late_addition(db, ended, actor, now_utc(), step, fields)
+    session.pop(REMEMBERED, None)
+    session.pop("desk_user", None)
+    if added is not None:
+        flash("The district office closed this record; your note was added to it.", "info")
+    else:
+        flash("The district office closed this record.", "info")
+    return redirect(url_for("desk.home"))
 
 
 @bp.get("/")
@@ -519,9 +569,7 @@ def staff(encounter: Encounter) -> Any:
 @bp.route("/staff/pin", methods=["GET", "POST"])
 @with_encounter
 def pin(encounter: Encounter) -> Any:
-    user = webdb.session().scalar(
-        select(User).where(User.public_id == session.get("pin_for", ""))
-    )
+    user = webdb.session().scalar(select(User).where(User.public_id == session.get("pin_for", "")))
     if user is None:
         return redirect(url_for("desk.staff"))
     form = forms.PinForm()

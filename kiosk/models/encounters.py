@@ -197,6 +197,21 @@ class DeskMessage(Base):
     revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LateAddition(Base):
+    """What the desk sent after its record had ended: kept on the encounter, never dropped."""
+
+    __tablename__ = "late_additions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    # Which desk screen it came from, e.g. "request".
+    step: Mapped[str] = mapped_column(String(30))
+    # The fields as posted (JSON); free text may name people, so it is sealed at rest.
+    content: Mapped[str] = mapped_column(SealedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+
 class Photo(Base):
     """A photo of a document or business card: re-encoded, stored outside the web root."""
 

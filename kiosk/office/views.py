@@ -38,6 +38,7 @@ from kiosk.models import (
     DeskMessage,
     Encounter,
     EncounterEvent,
+    LateAddition,
     OutboxMessage,
     ScriptVersion,
     User,
@@ -217,6 +218,14 @@ def _record_context(encounter: Encounter) -> dict[str, Any]:
             .where(DeskMessage.encounter_id == encounter.id)
             .order_by(DeskMessage.sent_at)
         ).all(),
+        "late_additions": [
+            (row, json.loads(row.content))
+            for row in db.scalars(
+                select(LateAddition)
+                .where(LateAddition.encounter_id == encounter.id)
+                .order_by(LateAddition.id)
+            )
+        ],
     }
 
 
@@ -383,6 +392,7 @@ EVENT_LABELS = {
     "reopened": "Reopened after the stand-down",
     "entry_recorded": "Agents going in without consent",
     "channel_changed": "How the request is made was corrected",
+    "late_addition": "The desk sent more after the record ended (kept, marked as late)",
     "place_alerted": "Contacts for the place alerted",
     "resolved": "Resolved",
 }

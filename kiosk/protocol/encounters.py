@@ -21,6 +21,7 @@ from kiosk.models import (
     Document,
     Encounter,
     Kiosk,
+    LateAddition,
     NamedPerson,
     OutboxMessage,
 )
@@ -64,6 +65,15 @@ class OperationError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class DeskClosedError(OperationError):
+    """The record ended (resolved, stood down, or closed at the desk) before the desk's
+    input reached it; the input is kept as a late addition instead."""
+
+    def __init__(self, encounter_id: int) -> None:
+        super().__init__("This record is closed at the desk.")
+        self.encounter_id = encounter_id
 
 
 @dataclass(frozen=True)
@@ -214,9 +224,46 @@ def _changes(target: Any, values: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
+def desk_accepts_input(encounter: Encounter) -> bool:
+    return encounter.desk_closed_at is None and is_active(encounter.status)
+
+
 def _require_desk_open(encounter: Encounter) -> None:
-    if encounter.desk_closed_at is not None or not is_active(encounter.status):
-        raise OperationError("This record is closed at the desk.")
+    if not desk_accepts_input(encounter):
+        raise DeskClosedError(encounter.id)
+
+
+def add_late_addition(
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    step: str,
+    fields: dict[str, str],
+) -> LateAddition | None:
+    """Keep what the desk sent after its record ended, marked as late; never drop it."""
+    content = {name: value for name, value in fields.items() if value}
+    if not content:
+        return None
+    addition = LateAddition(
+        encounter_id=encounter.id,
+        kiosk_id=actor.kiosk_id,
+        step=step[:30],
+        content=json.dumps(content, sort_keys=True, ensure_ascii=False),
+        created_at=now,
+    )
+    session.add(addition)
+    session.flush()
+    # The fields may name people: the event names only which fields came.
+    record_event(
+        session,
+        encounter,
+        "late_addition",
+        actor,
+        now,
+        {"late_addition": addition.id, "step": step, "fields": sorted(content)},
+    )
+    return addition
 
 
 @dataclass(frozen=True)
