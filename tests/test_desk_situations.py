@@ -695,3 +695,76 @@ def test_time_alone_changes_the_version_when_the_desk_must_call(
         clock.set_offset(0)
     assert late["alert"]["state"] == "undelivered"
     assert late["cover"]["numbers"]
+
+
+# ---- an old record still open does not swallow a new request
+
+
+def test_an_old_open_record_asks_whether_it_is_the_same_visit(
+    app: Flask, desk: FlaskClient
+) -> None:
+    old = the_encounter(app)
+    assert "Is this the same visit?" not in desk.get("/desk/").get_data(as_text=True)
+    clock.set_offset(8 * 3600 + 60)
+    try:
+        page = desk.get("/desk/").get_data(as_text=True)
+        assert "Is this the same visit?" in page
+        assert "is still open at this desk" in page
+        assert 'id="say-line"' not in page  # nothing of the old record on this screen
+        response = post(desk, "/desk/visit", "/desk/", answer="new")
+        assert response.status_code == 302
+        with database(app).session_factory() as session:
+            first, second = session.scalars(select(Encounter).order_by(Encounter.id)).all()
+        assert first.id == old.id and first.status == "resolved"
+        assert first.desk_closed_at is not None
+        assert "abandoned" in [e.kind for e in events(app) if e.encounter_id == old.id]
+        assert second.status == "open" and second.kiosk_id == old.kiosk_id
+        alerts = [r for r in outbox_rows(app) if r.encounter_id == second.id and r.kind == "alert"]
+        assert [r.recipient for r in alerts] == ["dana.reyes@demo-district.example"]
+        assert SAY.search(desk.get("/desk/").get_data(as_text=True))
+    finally:
+        clock.set_offset(0)
+
+
+def test_the_same_visit_goes_on_and_is_not_asked_again_at_once(
+    app: Flask, desk: FlaskClient
+) -> None:
+    clock.set_offset(8 * 3600 + 60)
+    try:
+        response = post(desk, "/desk/visit", "/desk/", answer="same")
+        assert response.status_code == 302
+        page = desk.get("/desk/").get_data(as_text=True)
+        assert "Is this the same visit?" not in page and SAY.search(page)
+    finally:
+        clock.set_offset(0)
+    encounter = the_encounter(app)
+    assert encounter.visit_confirmed_at is not None and encounter.status == "open"
+    assert len(encounters_of(app)) == 1
+
+
+def test_a_record_running_past_the_end_of_the_school_day_is_asked_about(
+    app: Flask, desk: FlaskClient
+) -> None:
+    from kiosk.models import School
+    from kiosk.notify.localtime import local
+
+    encounter = the_encounter(app)
+    with database(app).session_factory() as session, session.begin():
+        school = session.get(School, encounter.school_id)
+        assert school is not None
+        started = local(encounter.started_at, school.timezone)
+        closing = (started + timedelta(minutes=30)).strftime("%H:%M")
+        school.hours_open, school.hours_close = "00:00", closing
+    if closing < started.strftime("%H:%M"):
+        pytest.skip("the test would cross midnight")
+    assert "Is this the same visit?" not in desk.get("/desk/").get_data(as_text=True)
+    clock.set_offset(31 * 60)
+    try:
+        assert "Is this the same visit?" in desk.get("/desk/").get_data(as_text=True)
+    finally:
+        clock.set_offset(0)
+
+
+def encounters_of(app: Flask) -> list[Encounter]:
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(Encounter)))

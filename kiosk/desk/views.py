@@ -308,7 +308,51 @@ def home() -> Any:
             start_token=start_token(current_app.config["SECRET_KEY"], kiosk.device_hash or ""),
         )
         return render_template("desk/idle.html", form=form, school=kiosk.school)
+    if ops.is_stale(encounter, now_utc()):
+        return _same_visit_page(encounter)
     return _start_page(encounter, _channel_form(encounter))
+
+
+def _same_visit_page(encounter: Encounter, status: int = 200) -> Any:
+    """An old record is still open here: ask before going on with it."""
+    zone_name = encounter.school.timezone
+    started = local(encounter.started_at, zone_name)
+    today = local(now_utc(), zone_name).date()
+    when = (
+        started.strftime("%H:%M")
+        if started.date() == today
+        else started.strftime("%H:%M on %A %d %B")
+    )
+    return render_template(
+        "desk/same_visit.html",
+        form=forms.EmptyForm(),
+        started=when,
+        school=encounter.school,
+    ), status
+
+
+@bp.post("/visit")
+@with_encounter
+def visit(encounter: Encounter) -> Any:
+    """Answer "Is this the same visit?": go on with it, or start a new request."""
+    form = forms.EmptyForm()
+    if not form.validate_on_submit():
+        return _same_visit_page(encounter, INVALID)
+    kiosk = _kiosk()
+    if request.form.get("answer") == "new":
+        nonce = secrets.token_urlsafe(16)
+        with webdb.unit_of_work(urgent=True) as db:
+            old = ops.lock_encounter(db, encounter.id)
+            here = locked(db, Kiosk, kiosk.id)
+            assert here is not None
+            ops.start_instead_of(db, here, old, ops.kiosk_actor(here), nonce, now_utc(), _links())
+        session.pop("desk_user", None)
+        flash("A new request: the district office is being notified.", "info")
+        return redirect(url_for("desk.home"))
+    actor = _actor(encounter)
+    with _writing(encounter) as (db, current):
+        ops.confirm_same_visit(db, current, actor, now_utc())
+    return redirect(url_for("desk.home"))
 
 
 def _channel_form(encounter: Encounter) -> forms.ChannelForm:

@@ -43,6 +43,8 @@ class Encounter(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     status: Mapped[str] = mapped_column(String(20), default="open", index=True)
     desk_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the desk last said an old open record is still the same visit (see is_stale).
+    visit_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -393,6 +393,8 @@ EVENT_LABELS = {
     "entry_recorded": "Agents going in without consent",
     "channel_changed": "How the request is made was corrected",
     "late_addition": "The desk sent more after the record ended (kept, marked as late)",
+    "abandoned": "Closed at the desk: a new request began while it was still open",
+    "same_visit_confirmed": "The desk confirmed an old open record is the same visit",
     "place_alerted": "Contacts for the place alerted",
     "resolved": "Resolved",
 }

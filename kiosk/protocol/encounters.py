@@ -207,6 +207,54 @@ def set_channel(
     return changed
 
 
+# An open record older than this, or one that has run past the end of its school day, is
+# not assumed to be the visit in front of the desk now.
+STALE_AFTER = timedelta(hours=8)
+
+
+def is_stale(encounter: Encounter, now: datetime) -> bool:
+    """Say whether the desk should be asked "Is this the same visit?" before going on."""
+    since = encounter.visit_confirmed_at or encounter.started_at
+    if now - since >= STALE_AFTER:
+        return True
+    school = encounter.school
+    began = local(since, school.timezone)
+    current = local(now, school.timezone)
+    if current.date() != began.date():
+        return True
+    closing = school.hours_close or "23:59"
+    return began.strftime("%H:%M") < closing <= current.strftime("%H:%M")
+
+
+def confirm_same_visit(session: Session, encounter: Encounter, actor: Actor, now: datetime) -> None:
+    """The desk says the old open record is still the visit in front of it."""
+    _require_desk_open(encounter)
+    encounter.visit_confirmed_at = now
+    record_event(session, encounter, "same_visit_confirmed", actor, now, {})
+
+
+def start_instead_of(
+    session: Session,
+    kiosk: Kiosk,
+    old: Encounter,
+    actor: Actor,
+    nonce: str,
+    now: datetime,
+    links: Links,
+) -> StartResult:
+    """A new request while an old record is open: close the old one as abandoned (the
+    office is told by its event and list), and start the new one with its own alert."""
+    if desk_accepts_input(old):
+        old.desk_closed_at = now
+        if is_active(old.status):
+            old.status = move(old.status, Status.RESOLVED)
+            old.resolved_at = now
+            old.next_escalation_at = None
+        record_event(session, old, "abandoned", actor, now, {"reason": "a new request at the desk"})
+        session.flush()
+    return start_encounter(session, kiosk, old.channel, nonce, now, links)
+
+
 def kiosk_actor(kiosk: Kiosk, user_id: int | None = None, user_name: str = "") -> Actor:
     label = f"kiosk {kiosk.label} ({kiosk.school.name})"
     if user_name:
