@@ -4,6 +4,7 @@ clients for a kiosk and for the office, and a real SMTP server on loopback."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import shutil
@@ -36,6 +37,38 @@ from kiosk.protocol.scriptstore import current_script_version
 from kiosk.webdb import database
 
 CHEAP_HASH = "pbkdf2:sha256:1000"
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens a network connection beyond this machine: every server a
+    test talks to (SMTP, webhooks, the SMS gateway, the app) runs on loopback."""
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(str(address[0])):
+            raise AssertionError(f"a test tried to connect beyond loopback: {address[0]}")
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        check(sock, address)
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        check(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
 REQUIRE_ALL = os.environ.get("KIOSK_TEST_REQUIRE_ALL") == "1"
 
 

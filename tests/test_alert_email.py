@@ -88,11 +88,11 @@ def test_smtp_down_at_tap_then_up_delivers_exactly_once(
     down_port = free_port()  # nothing listens here: connection refused
     app = make_app(**smtp_settings(port=down_port))
     client, _ = enroll_client(app, "Lincoln Elementary School")
-    started = time.perf_counter()
     response = tap_start(client)
-    tap_seconds = time.perf_counter() - started
     assert response.status_code == 302
-    assert tap_seconds < 2.0  # the tap never waits for mail
+    # The tap never waits for mail: nothing was tried while it ran.
+    [row] = outbox(app)
+    assert row.status == "pending" and row.attempts == 0
     assert deliver(app) == 0
     [row] = outbox(app)
     assert row.status == "pending" and row.attempts == 1
@@ -185,10 +185,9 @@ def test_running_deliverer_sends_right_after_commit(
     try:
         time.sleep(0.2)
         wake_event.clear()
-        started = time.perf_counter()
         tap_start(client)
+        # Far sooner than the 30-second poll: the wake-up delivered it (a bound, not a speed).
         assert smtp_server.received.wait(5.0)
-        assert time.perf_counter() - started < 5.0
     finally:
         deliverer.stop()
     assert deliverer.heartbeat is not None and deliverer.heartbeat <= now_utc()
@@ -264,11 +263,9 @@ def test_writers_queue_on_the_writer_lock_and_never_fail(make_app: Any, district
             statuses.append(response.status_code)
 
     threads = [threading.Thread(target=tap, args=pair) for pair in zip(clients, pages, strict=True)]
-    started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert statuses == [302] * 12
-    assert time.perf_counter() - started < 10
     assert len(outbox(app)) == 12

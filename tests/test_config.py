@@ -47,3 +47,14 @@ def test_keys_file_is_private_and_written_once(tmp_path: Any) -> None:
 def test_bad_numbers_in_settings_are_named(tmp_path: Any) -> None:
     with pytest.raises(ConfigError, match="KIOSK_SMTP_PORT"):
         load_settings({"KIOSK_SMTP_PORT": "twenty-five"}, str(tmp_path))
+
+
+def test_tests_cannot_reach_beyond_loopback() -> None:
+    import socket
+
+    import pytest
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        with pytest.raises(AssertionError, match="beyond loopback: 192.0.2.1"):
+            sock.connect(("192.0.2.1", 25))  # TEST-NET-1: documentation only
