@@ -22,31 +22,29 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from kiosk import webdb
+from kiosk import reads, webdb
 from kiosk.auth.devices import check_start_token, start_token
 from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
 from kiosk.db import locked
 from kiosk.desk import forms
 from kiosk.desk.blueprint import bp
-from kiosk.models import Agent, DeskMessage, Encounter, Kiosk, NamedPerson, User
+from kiosk.models import Agent, Encounter, Kiosk, NamedPerson, User
 from kiosk.notify.links import Links
-from kiosk.notify.localtime import clock_time, local
+from kiosk.notify.localtime import local
 from kiosk.photos import discard_file
 from kiosk.protocol import encounters as ops
 from kiosk.protocol import office as office_ops
 from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, PICKS, TRIAGE_QUESTIONS, DocType
 from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
-from kiosk.protocol.scripts import STEPS, Block, ScriptPack
-from kiosk.protocol.scriptstore import pack_by_id
+from kiosk.protocol.scripts import STEPS
 from kiosk.protocol.staff import desk_staff, pin_matches, record_pin
-from kiosk.protocol.state import is_active
 from kiosk.security import csrf
 
 STEP_LABELS = {
@@ -60,12 +58,6 @@ STEP_LABELS = {
     "close": "Finish",
 }
 INVALID = 422
-# Steps whose own words ask the agent for something: kept in view below a more urgent panel.
-ASKING_STEPS = ("agents", "request", "document")
-# How often the desk asks for news: fast while something can change any moment (the
-# alert going out, an acknowledgement awaited), calm otherwise.
-FAST_POLL_MS = 400
-CALM_POLL_MS = 2000
 # Where each fast path lands: the short form for that situation.
 FAST_PATH_PAGES = {
     "emergency": "desk.exigency",
@@ -112,47 +104,19 @@ def _links() -> Links:
     return Links.from_settings(current_app.config)
 
 
-def _pack(encounter: Encounter) -> ScriptPack:
-    assert encounter.script_version_id is not None
-    return pack_by_id(webdb.session(), encounter.script_version_id)
+def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
+    """Everything on a desk page that changes without the desk doing anything."""
+    undelivered_after = current_app.config["UNDELIVERED_AFTER_SECONDS"]
+    return reads.desk_live(webdb.session(), encounter, step, now_utc(), undelivered_after)
 
 
-def _block_data(block: Block) -> dict[str, Any]:
-    return {
-        "situation": block.situation,
-        "label": block.label,
-        "say": block.say,
-        "do": list(block.do),
-        "never": list(block.never),
-    }
+def _version(encounter: Encounter) -> str:
+    undelivered_after = current_app.config["UNDELIVERED_AFTER_SECONDS"]
+    return reads.desk_version(encounter, now_utc(), undelivered_after)
 
 
-def _panel(encounter: Encounter, step: str) -> dict[str, Any]:
-    """The "Now" panel: the most urgent situation's lines, unfolded; the others folded."""
-    pack = _pack(encounter)
-    facts = ops.facts_for(encounter)
-    panel = pack.panel(step, facts)
-    own = pack.step_block(step, facts)
-    return {
-        **_block_data(panel.top),
-        "earlier": [_block_data(b) for b in panel.earlier],
-        # The step's own question, when the panel shows something more urgent.
-        "step_say": own.say if step in ASKING_STEPS and own is not panel.top else None,
-    }
-
-
-def _alert(encounter: Encounter) -> dict[str, Any]:
-    state = ops.alert_state(
-        webdb.session(), encounter, now_utc(), current_app.config["UNDELIVERED_AFTER_SECONDS"]
-    )
-    if state.state == "notified" and state.notified_at is not None:
-        text = f"Office notified at {clock_time(state.notified_at, encounter.school.timezone)}"
-    elif state.state == "undelivered":
-        numbers = " or ".join(state.phones) or "the district office"
-        text = f"Not delivered yet: call the office at {numbers}"
-    else:
-        text = "Notifying the office…"
-    return {"state": state.state, "text": text, "phones": state.phones}
+def _top(encounter: Encounter, step: str) -> str:
+    return reads.panel_situation(webdb.session(), encounter, step)
 
 
 STEP_ENDPOINTS = {step: f"desk.{step}" for step in STEPS} | {
@@ -195,10 +159,6 @@ def _warn_status_words(*values: str | None) -> None:
         found += status_words(value)
     if found:
         flash(WARNING, "warning")
-
-
-def _top(encounter: Encounter, step: str) -> str:
-    return _pack(encounter).block(step, ops.facts_for(encounter)).situation
 
 
 def _after_save(step: str, before: str, after: str) -> Response:
@@ -388,78 +348,6 @@ def start() -> Any:
     return redirect(url_for("desk.home"))
 
 
-def _live(encounter: Encounter, step: str | None) -> dict[str, Any]:
-    """Everything on a desk page that changes without the desk doing anything."""
-    db = webdb.session()
-    now = now_utc()
-    zone = encounter.school.timezone
-    ack = office_ops.first_acknowledgement(db, encounter)
-    unread = int(
-        db.scalar(
-            select(func.count())
-            .select_from(DeskMessage)
-            .where(DeskMessage.encounter_id == encounter.id, DeskMessage.revealed_at.is_(None))
-        )
-        or 0
-    )
-    escalation = ops.escalation_state(db, encounter, now)
-    alert = _alert(encounter)
-    numbers = [{"label": label, "number": number} for label, number in escalation.numbers]
-    if not numbers and alert["state"] == "undelivered":
-        numbers = [{"label": "Call", "number": phone} for phone in alert["phones"]]
-    live: dict[str, Any] = {
-        "alert": {"state": alert["state"], "text": alert["text"]},
-        "ack": None
-        if ack is None
-        else {
-            "text": f"Acknowledged by {office_ops.acknowledger_name(db, ack)} "
-            f"at {clock_time(ack.at, zone)}"
-        },
-        "messages": {"unread": unread},
-        "escalation": {
-            "missed": escalation.missed,
-            "level": escalation.level,
-            "seconds_to_next": escalation.seconds_to_next,
-            "numbers": numbers if escalation.missed else [],
-        },
-        # What the privacy cover still shows: what the desk must act on, and nothing more.
-        "cover": {
-            "numbers": [n["number"] for n in numbers]
-            if escalation.missed or alert["state"] == "undelivered"
-            else [],
-            "message": unread > 0,
-        },
-        "document": _document_label(encounter),
-        "poll_ms": _pace(encounter),
-        "version": _version(encounter),
-    }
-    live["panel"] = _panel(encounter, step if step in STEPS else "start")
-    return live
-
-
-def _document_label(encounter: Encounter) -> dict[str, Any] | None:
-    """What the desk reads about the document: the office's confirmation wins."""
-    value = encounter.doc_confirmed_type or encounter.doc_first_impression
-    if not value:
-        return None
-    kind = DocType(value)
-    confirmed = encounter.doc_confirmed_type is not None
-    prefix = "Confirmed by the district office: " if confirmed else "First impression: "
-    return {"text": prefix + DOC_LABELS[kind], "meaning": DOC_MEANING[kind], "confirmed": confirmed}
-
-
-def _version(encounter: Encounter) -> str:
-    undelivered_after = current_app.config["UNDELIVERED_AFTER_SECONDS"]
-    return ops.desk_version(encounter, now_utc(), undelivered_after)
-
-
-def _pace(encounter: Encounter) -> int:
-    """Poll quickly while the alert goes out or an acknowledgement is awaited."""
-    awaited = encounter.first_acknowledged_at is None and is_active(encounter.status)
-    sending = encounter.first_alert_sent_at is None
-    return FAST_POLL_MS if awaited or sending else CALM_POLL_MS
-
-
 @bp.get("/status.json")
 def status() -> Any:
     """What changed at the desk; a kiosk that sends back its last version is told cheaply
@@ -469,7 +357,8 @@ def status() -> Any:
         return jsonify(open=False)
     version = _version(encounter)
     if request.args.get("since") == version:
-        return jsonify(open=True, unchanged=True, version=version, poll_ms=_pace(encounter))
+        pace = reads.desk_pace(encounter)
+        return jsonify(open=True, unchanged=True, version=version, poll_ms=pace)
     return jsonify(open=True, **_live(encounter, request.args.get("step")))
 
 

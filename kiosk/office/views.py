@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from kiosk import audit, webdb
+from kiosk import audit, reads, webdb
 from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import (
     OFFICE_ROLES,
@@ -107,11 +107,11 @@ def _audit(action: str, subject: str) -> None:
 
 
 def _ack_label(encounter: Encounter) -> dict[str, Any] | None:
-    ack = ops.first_acknowledgement(webdb.session(), encounter)
+    ack = reads.first_acknowledgement(webdb.session(), encounter)
     if ack is None:
         return None
     return {
-        "by": ops.acknowledger_name(webdb.session(), ack),
+        "by": reads.acknowledger_name(webdb.session(), ack),
         "at": clock_time(ack.at, encounter.school.timezone),
         "channel": ack.channel,
     }
@@ -340,7 +340,7 @@ def _page_context(encounter: Encounter) -> dict[str, Any]:
         "moment": moment,
         "offers": moment["offers"],
         "messages": messages,
-        "acks": [(a, ops.acknowledger_name(db, a)) for a in acks],
+        "acks": [(a, reads.acknowledger_name(db, a)) for a in acks],
         "contacts": contacts,
         "events": [(e, describe(e)) for e in encounter.events],
         "summary": summary(encounter, now_utc()),

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,14 +16,11 @@ from sqlalchemy.orm import Session, object_session
 from kiosk.db import locked
 from kiosk.models import (
     Agent,
-    Contact,
-    District,
     Document,
     Encounter,
     Kiosk,
     LateAddition,
     NamedPerson,
-    OutboxMessage,
 )
 from kiosk.notify import alerts
 from kiosk.notify.links import Links
@@ -790,109 +787,3 @@ def facts_for(encounter: Encounter) -> script_rules.Facts:
         document_names_person=names_person == "yes",
         request_kinds=frozenset(k for k in encounter.request_kinds.split(",") if k),
     )
-
-
-@dataclass(frozen=True)
-class AlertState:
-    """What the desk shows about its alert."""
-
-    state: str  # "sending", "notified" or "undelivered"
-    notified_at: datetime | None = None
-    phones: list[str] = field(default_factory=list)
-
-
-def alert_state(
-    session: Session, encounter: Encounter, now: datetime, undelivered_after: int
-) -> AlertState:
-    """Say whether an alert was accepted, or, after a short wait, which numbers to call."""
-    sent_at = session.scalar(
-        select(func.min(OutboxMessage.sent_at)).where(
-            OutboxMessage.encounter_id == encounter.id,
-            OutboxMessage.kind == "alert",
-            OutboxMessage.status == "sent",
-        )
-    )
-    if sent_at is not None:
-        return AlertState("notified", notified_at=sent_at)
-    if now - encounter.started_at < timedelta(seconds=undelivered_after):
-        return AlertState("sending")
-    return AlertState("undelivered", phones=office_phones(session, encounter))
-
-
-def office_phones(session: Session, encounter: Encounter) -> list[str]:
-    """Return the numbers the desk can call: level-1 contacts, then the district office."""
-    phones = [
-        phone
-        for phone in session.scalars(
-            select(Contact.phone)
-            .where(Contact.school_id == encounter.school_id, Contact.level == 1, Contact.active)
-            .order_by(Contact.id)
-        )
-        if phone
-    ]
-    district = session.scalar(select(District).limit(1))
-    if district is not None and district.office_phone:
-        phones.append(district.office_phone)
-    return list(dict.fromkeys(phones))
-
-
-@dataclass(frozen=True)
-class EscalationState:
-    """What the desk shows once the first window passed with no acknowledgement."""
-
-    missed: bool
-    level: int
-    seconds_to_next: int | None
-    numbers: list[tuple[str, str]] = field(default_factory=list)
-
-
-def window_missed(encounter: Encounter, now: datetime) -> bool:
-    """Say whether the first window passed (or an emergency alerted level 2) unacknowledged."""
-    window_end = encounter.started_at + timedelta(minutes=encounter.school.level1_minutes)
-    return (
-        encounter.first_acknowledged_at is None
-        and is_active(encounter.status)
-        and (now >= window_end or encounter.escalation_level > 1)
-    )
-
-
-def desk_version(encounter: Encounter, now: datetime, undelivered_after: int) -> str:
-    """Return a short token that changes whenever anything the desk shows may have changed.
-
-    Every change to an encounter is an event (event_count), the first accepted alert sets
-    first_alert_sent_at, and the two moments that change the screen with no write at all
-    (an alert still undelivered, a missed window) are part of it, so a kiosk that sends its
-    last token back can be told "unchanged" without the rest being read.
-    """
-    undelivered = encounter.first_alert_sent_at is None and now - encounter.started_at >= (
-        timedelta(seconds=undelivered_after)
-    )
-    parts = (
-        encounter.event_count,
-        encounter.status,
-        encounter.first_alert_sent_at,
-        encounter.escalation_level,
-        encounter.next_escalation_at,
-        undelivered,
-        window_missed(encounter, now),
-    )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-
-
-def escalation_state(session: Session, encounter: Encounter, now: datetime) -> EscalationState:
-    """From the first missed window: a countdown to the next alert and the numbers to call."""
-    missed = window_missed(encounter, now)
-    if not missed:
-        return EscalationState(False, encounter.escalation_level, None)
-    seconds = None
-    if encounter.next_escalation_at is not None:
-        seconds = max(0, int((encounter.next_escalation_at - now).total_seconds()))
-    numbers = []
-    if encounter.school.office_phone:
-        numbers.append(("School office", encounter.school.office_phone))
-    district = session.scalar(select(District).limit(1))
-    if district is not None and district.office_phone:
-        numbers.append(("District office", district.office_phone))
-    if district is not None and district.hotline_enabled and district.hotline_phone:
-        numbers.append(("Rapid-response hotline", district.hotline_phone))
-    return EscalationState(True, encounter.escalation_level, seconds, numbers)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.models import Acknowledgement, Contact, DeskMessage, Document, Encounter, User
+from kiosk.models import Acknowledgement, DeskMessage, Document, Encounter
 from kiosk.protocol.documents import DocType
 from kiosk.protocol.encounters import OperationError, ensure_document
 from kiosk.protocol.events import Actor, record_event
@@ -85,28 +85,6 @@ def acknowledge(
         {"channel": channel, "contact": contact_id, "user": user_id, "first": first},
     )
     return AckResult(ack, first=first)
-
-
-def acknowledger_name(session: Session, ack: Acknowledgement) -> str:
-    """Return the name the desk sees: the signed-in user's, else the contact's."""
-    if ack.user_id is not None:
-        user = session.get(User, ack.user_id)
-        if user is not None:
-            return user.display_name
-    if ack.contact_id is not None:
-        contact = session.get(Contact, ack.contact_id)
-        if contact is not None:
-            return contact.name
-    return "the district office"
-
-
-def first_acknowledgement(session: Session, encounter: Encounter) -> Acknowledgement | None:
-    return session.scalar(
-        select(Acknowledgement)
-        .where(Acknowledgement.encounter_id == encounter.id)
-        .order_by(Acknowledgement.at, Acknowledgement.id)
-        .limit(1)
-    )
 
 
 def _require_active(encounter: Encounter) -> None:
