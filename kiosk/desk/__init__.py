@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Importing the view modules attaches their routes to the blueprint.
-    from kiosk.desk import photos, views  # noqa: F401
+    from kiosk.desk import capture, photos, views  # noqa: F401
     from kiosk.desk.blueprint import bp
 
     app.register_blueprint(bp)
