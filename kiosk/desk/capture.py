@@ -28,16 +28,17 @@ from kiosk.desk.common import (
 from kiosk.models import Agent, Encounter, NamedPerson
 from kiosk.notify.localtime import local
 from kiosk.photos import discard_file
+from kiosk.protocol import capture
 from kiosk.protocol import encounters as ops
 from kiosk.protocol.documents import PICKS, TRIAGE_QUESTIONS, DocType
 
 
-def _agent_values(form: forms.AgentForm) -> ops.AgentInput:
+def _agent_values(form: forms.AgentForm) -> capture.AgentInput:
     chosen = set(form.id_shown.data or [])
-    return ops.AgentInput(
+    return capture.AgentInput(
         **{
             name: form[name].data or None
-            for name in ops.AgentInput.__dataclass_fields__
+            for name in capture.AgentInput.__dataclass_fields__
             if name not in ("id_shown", "card_kept")
         },
         id_shown=",".join(k for k in ops.ID_SHOWN if k in chosen) or None,
@@ -48,7 +49,7 @@ def _agent_values(form: forms.AgentForm) -> ops.AgentInput:
 def _agent_form(row: Agent | None = None) -> forms.AgentForm:
     if row is None:
         return forms.AgentForm()
-    data = {name: getattr(row, name) for name in ops.AgentInput.__dataclass_fields__}
+    data = {name: getattr(row, name) for name in capture.AgentInput.__dataclass_fields__}
     data["id_shown"] = [k for k in (row.id_shown or "").split(",") if k]
     return forms.AgentForm(data=data)
 
@@ -71,7 +72,7 @@ def agents(encounter: Encounter, position: int | None = None) -> Any:
         values = _agent_values(form)
         actor = desk_actor(encounter)
         with writing(encounter) as (db, current):
-            saved = ops.save_agent(db, current, actor, now_utc(), values, position)
+            saved = capture.save_agent(db, current, actor, now_utc(), values, position)
             after = top_situation(current, "agents")
         warn_status_words(values.name, values.title)
         if saved is not None:
@@ -128,7 +129,7 @@ def request_step(encounter: Encounter) -> Any:
     if valid:
         actor = desk_actor(encounter)
         before = top_situation(encounter, "request")
-        values = ops.RequestInput(
+        values = capture.RequestInput(
             place=form.place.data or None,
             agents_present=form.agents_present.data,
             request_kinds=tuple(form.request_kinds.data or ()),
@@ -142,12 +143,12 @@ def request_step(encounter: Encounter) -> Any:
         key = current_app.config["ENCRYPTION_KEY"]
         with writing(encounter) as (db, current):
             now = now_utc()
-            ops.save_request(db, current, actor, now, values)
+            capture.save_request(db, current, actor, now, values)
             if name:
                 relation = form.relation.data or "unknown"
-                ops.add_named_person(db, current, actor, now, name, relation, key)
+                capture.add_named_person(db, current, actor, now, name, relation, key)
             if remove is not None:
-                ops.withdraw_named_person(db, current, actor, now, remove)
+                capture.withdraw_named_person(db, current, actor, now, remove)
             after = top_situation(current, "request")
         warn_status_words(values.purpose, values.consent_claim, values.request_other, name)
         if remove is not None:
@@ -174,8 +175,8 @@ def _request_page(encounter: Encounter, form: forms.RequestForm, status: int) ->
 
 def _document_form(encounter: Encounter) -> forms.DocumentForm:
     db = webdb.session()
-    current = ops.first_document(db, encounter)
-    answers = ops.stored_answers(current)
+    current = capture.first_document(db, encounter)
+    answers = capture.stored_answers(current)
     data: dict[str, Any] = {**answers.to_dict()}
     if current is not None:
         for name in ("issuer", "case_number", "dates", "names_addresses", "matches_school"):
@@ -198,12 +199,12 @@ def document(encounter: Encounter) -> Any:
         status = INVALID if form.errors else 200
         return _document_page(encounter, form, status)
     actor = desk_actor(encounter)
-    pick = ops.pick_by_key(request.form.get("pick"))
+    pick = capture.pick_by_key(request.form.get("pick"))
     # The photo first: checked and re-encoded before the write lock is taken.
     prepared = prepare_photo(form)
     before = top_situation(encounter, "document")
-    answers = ops.answers_from(form.data)
-    details = ops.DocumentDetailsInput(
+    answers = capture.answers_from(form.data)
+    details = capture.DocumentDetailsInput(
         issuer=form.issuer.data,
         case_number=form.case_number.data,
         dates=form.dates.data,
@@ -214,7 +215,7 @@ def document(encounter: Encounter) -> Any:
     try:
         with writing(encounter) as (db, current):
             now = now_utc()
-            ops.save_triage(
+            capture.save_triage(
                 db,
                 current,
                 actor,
@@ -224,7 +225,7 @@ def document(encounter: Encounter) -> Any:
                 names_person=form.names_person.data or None,
                 pick=pick,
             )
-            ops.save_document_details(db, current, actor, now, details)
+            capture.save_document_details(db, current, actor, now, details)
             if prepared is not None:
                 photo_added = keep_photo(db, current, form, prepared, actor)
             after = top_situation(current, "document")
@@ -249,7 +250,7 @@ def _document_page(encounter: Encounter, form: forms.DocumentForm, status: int) 
     from kiosk.desk.photos import photo_list
 
     impression = encounter.doc_confirmed_type or encounter.doc_first_impression
-    current = ops.first_document(webdb.session(), encounter)
+    current = capture.first_document(webdb.session(), encounter)
     return page(
         "document",
         encounter,
@@ -281,14 +282,14 @@ def exigency(encounter: Encounter) -> Any:
     )
     if form.validate_on_submit():
         before = top_situation(encounter, "exigency")
-        values = ops.ExigencyInput(
+        values = capture.ExigencyInput(
             exigency={"yes": True, "no": False}.get(form.exigency.data or ""),
             exigency_reason=form.exigency_reason.data,
             exigency_directives=form.exigency_directives.data,
         )
         actor = desk_actor(encounter)
         with writing(encounter) as (db, current):
-            ops.save_exigency(db, current, actor, now_utc(), values, links())
+            capture.save_exigency(db, current, actor, now_utc(), values, links())
             after = top_situation(current, "exigency")
         warn_status_words(values.exigency_reason, values.exigency_directives)
         if values.exigency:
@@ -310,7 +311,7 @@ def outcome(encounter: Encounter) -> Any:
         if stamp in ("entry_started", "entry_ended"):
             form[stamp].data = _now_hm(encounter)
         before = top_situation(encounter, "outcome")
-        values = ops.OutcomeInput(
+        values = capture.OutcomeInput(
             outcome=form.outcome.data or None,
             entry_areas=form.entry_areas.data,
             entry_started=form.entry_started.data,
@@ -320,7 +321,7 @@ def outcome(encounter: Encounter) -> Any:
         )
         actor = desk_actor(encounter)
         with writing(encounter) as (db, current):
-            ops.save_outcome(db, current, actor, now_utc(), values)
+            capture.save_outcome(db, current, actor, now_utc(), values)
             after = top_situation(current, "outcome")
         warn_status_words(values.entry_areas, values.outcome_other, values.witnesses)
         if stamp:

@@ -50,6 +50,7 @@ from kiosk.desk.common import (
 )
 from kiosk.models import Encounter, Kiosk, User
 from kiosk.notify.localtime import local
+from kiosk.protocol import capture
 from kiosk.protocol import encounters as ops
 from kiosk.protocol import office as office_ops
 from kiosk.protocol.staff import desk_staff
@@ -73,7 +74,7 @@ def _late_input(error: ops.DeskClosedError) -> Response:
     actor = ops.kiosk_actor(kiosk)
     with webdb.unit_of_work() as db:
         ended = ops.lock_encounter(db, error.encounter_id)
-        added = ops.add_late_addition(db, ended, actor, now_utc(), step, fields)
+        added = capture.add_late_addition(db, ended, actor, now_utc(), step, fields)
     session.pop(REMEMBERED, None)
     session.pop("desk_user", None)
     if added is not None:
@@ -218,7 +219,7 @@ def cover() -> str:
 @with_encounter
 def fast(encounter: Encounter, what: str) -> Any:
     """One tap records what the agents say or do; the panel shows its words at once."""
-    if what not in ops.FAST_PATHS:
+    if what not in capture.FAST_PATHS:
         return redirect(url_for("desk.home"))
     if not forms.EmptyForm().validate_on_submit():
         flash("That tap did not go through. Please tap again.", "error")
@@ -226,7 +227,7 @@ def fast(encounter: Encounter, what: str) -> Any:
     actor = desk_actor(encounter)
     try:
         with writing(encounter) as (db, current):
-            ops.record_situation(db, current, actor, now_utc(), what, links())
+            capture.record_situation(db, current, actor, now_utc(), what, links())
     except ops.OperationError as exc:
         flash(str(exc), "error")
         return redirect(url_for("desk.home"))

@@ -48,6 +48,7 @@ from kiosk.notify.localtime import clock_time, local, zone
 from kiosk.office import forms
 from kiosk.office.blueprint import bp
 from kiosk.office.photos import first_document_photo, office_photo_context
+from kiosk.protocol import capture
 from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol import office as ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
@@ -205,7 +206,7 @@ def _record_context(encounter: Encounter) -> dict[str, Any]:
     return {
         "encounter": encounter,
         "school": encounter.school,
-        "document": desk_ops.first_document(db, encounter),
+        "document": capture.first_document(db, encounter),
         "doc_labels": {t.value: label for t, label in DOC_LABELS.items()},
         "request_labels": dict(REQUEST_KINDS),
         "relations": dict(RELATIONS),

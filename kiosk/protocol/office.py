@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Acknowledgement, DeskMessage, Document, Encounter
+from kiosk.protocol.capture import ensure_document
 from kiosk.protocol.documents import DocType
-from kiosk.protocol.encounters import OperationError, ensure_document
+from kiosk.protocol.encounters import OperationError
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.state import Status, is_active, move
 
