@@ -69,6 +69,8 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
 REQUIRE_ALL = os.environ.get("KIOSK_TEST_REQUIRE_ALL") == "1"
 
 
