@@ -23,9 +23,9 @@ from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.links import Links
 from kiosk.notify.worker import Deliverer, policy_from_settings
-from kiosk.protocol.encounters import OFFSITE_PLACES
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
+from kiosk.vocabulary import OFFSITE_PLACES
 
 db_cli = AppGroup("db", help="Database migrations.")
 users_cli = AppGroup("users", help="People who sign in or identify at a kiosk.")

@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from kiosk import vocabulary
 from kiosk.forms import CleanText, note, options, strip_or_none, text
 from kiosk.models import Agent, Document, Encounter
 from kiosk.protocol import encounters as ops
@@ -29,72 +30,16 @@ from kiosk.protocol.documents import TRIAGE_QUESTIONS
 YES_NO_UNSURE = [("yes", "Yes"), ("no", "No"), ("unsure", "Not sure")]
 NAME_LIMIT = 200
 
-AGENCIES = [
-    ("", "Choose if it matches"),
-    ("ice_ero", "ICE ERO"),
-    ("hsi", "HSI"),
-    ("cbp", "CBP / Border Patrol"),
-    ("uscis", "USCIS"),
-    ("fbi", "FBI"),
-    ("dea", "DEA"),
-    ("usms", "US Marshals"),
-    ("usss", "Secret Service"),
-    ("other_federal", "Other federal agency"),
-    ("state_local", "State or local police"),
-    ("unknown", "Unknown"),
-]
-ID_SHOWN = [
-    ("freely", "Shown on arrival, without asking"),
-    ("when_asked", "Shown only when asked"),
-    ("refused", "Refused to show"),
-    ("hidden", "Hidden after being shown"),
-]
-assert tuple(k for k, _ in ID_SHOWN) == ops.ID_SHOWN
-ATTIRE = [("uniform", "Uniform"), ("plain", "Plain clothes")]
-CHANNELS = [
-    ("in_person", "In person"),
-    ("phone", "Phone"),
-    ("email", "Email"),
-    ("letter", "Letter"),
-    ("offsite", "Our staff, reporting from elsewhere"),
-]
-PLACES = [
-    ("front_desk", "Front desk"),
-    ("entrance", "Entrance"),
-    ("lobby", "Lobby"),
-    ("parking_lot", "Parking lot"),
-    ("bus", "Bus or bus stop"),
-    ("field_trip", "Field trip"),
-    ("event", "School event"),
-    ("phone", "Phone"),
-    ("elsewhere", "Somewhere else"),
-]
+AGENCIES = [("", "Choose if it matches"), *vocabulary.AGENCIES]
+ID_SHOWN = list(vocabulary.ID_SHOWN)
+ATTIRE = list(vocabulary.ATTIRE)
+CHANNELS = list(vocabulary.CHANNELS)
+PLACES = list(vocabulary.PLACES)
 # Where our own staff may report from: offered before the tap, beside the channel.
-OFFSITE_PLACES = [(k, v) for k, v in PLACES if k in (*ops.OFFSITE_PLACES, "elsewhere")]
-REQUEST_KINDS = [
-    ("student_access", "A student: to see, speak with or take them"),
-    ("student_info", "A student's records or information"),
-    ("staff", "A staff member"),
-    ("adult", "A parent, guardian or other adult at the school"),
-    ("entry", "To enter areas that are not public"),
-    ("other", "Something else"),
-]
-assert tuple(k for k, _ in CHANNELS) == ops.CHANNELS
-assert tuple(k for k, _ in PLACES) == ops.PLACES
-assert tuple(k for k, _ in REQUEST_KINDS) == ops.REQUEST_KINDS
-RELATIONS = [
-    ("student", "Student"),
-    ("staff", "Staff member"),
-    ("family", "Parent or family member"),
-    ("unknown", "Not sure"),
-]
-OUTCOMES = [
-    ("waited", "They are waiting"),
-    ("left", "They left"),
-    ("designee_took_over", "The district office took over"),
-    ("entered_without_consent", "They went in without consent"),
-    ("other", "Something else"),
-]
+OFFSITE_PLACES = [(k, v) for k, v in PLACES if k in (*vocabulary.OFFSITE_PLACES, "elsewhere")]
+REQUEST_KINDS = list(vocabulary.REQUEST_KINDS)
+RELATIONS = list(vocabulary.RELATIONS)
+OUTCOMES = list(vocabulary.OUTCOMES)
 RECORD_ONLY = "Record only what the agent said and did."
 TIME_PATTERN = re.compile(r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
 

@@ -5,34 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-CHANNEL_LABELS = {
-    "in_person": "in person at the front desk",
-    "phone": "by phone",
-    "email": "by email",
-    "letter": "by letter",
-    "offsite": "reported by school staff from elsewhere",
-}
+from kiosk import vocabulary
 
-PLACE_LABELS = {
-    "front_desk": "the front desk",
-    "entrance": "the entrance",
-    "lobby": "the lobby",
-    "parking_lot": "the parking lot",
-    "bus": "a bus or bus stop",
-    "field_trip": "a field trip",
-    "event": "a school event",
-    "phone": "by phone",
-    "elsewhere": "elsewhere",
-}
-
-REQUEST_KIND_LABELS = {
-    "student_info": "student information or records",
-    "student_access": "access to a student",
-    "staff": "information about or access to a staff member",
-    "adult": "a parent, guardian or other adult at the school",
-    "entry": "entry to non-public areas",
-    "other": "other",
-}
+CHANNEL_LABELS = vocabulary.CHANNEL_PHRASES
+PLACE_LABELS = vocabulary.PLACE_PHRASES
+REQUEST_KIND_LABELS = vocabulary.REQUEST_KIND_PHRASES
 
 
 @dataclass(frozen=True)

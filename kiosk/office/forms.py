@@ -6,12 +6,12 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, RadioField, SelectField
 from wtforms.validators import Optional
 
-from kiosk.desk.forms import OUTCOMES
 from kiosk.forms import note, options
 from kiosk.forms import text as text_field
 from kiosk.models import DeskMessage, Encounter
 from kiosk.protocol.documents import DOC_LABELS
 from kiosk.protocol.office import DESK_MESSAGE_PRESETS
+from kiosk.vocabulary import OUTCOMES
 
 
 class DeskMessageForm(FlaskForm):

@@ -31,7 +31,6 @@ from kiosk.auth.policy import (
     login_required,
 )
 from kiosk.clock import now_utc
-from kiosk.desk.forms import OUTCOMES, RELATIONS, REQUEST_KINDS
 from kiosk.models import (
     Acknowledgement,
     Contact,
@@ -55,6 +54,7 @@ from kiosk.protocol.documents import DOC_LABELS, DocType
 from kiosk.protocol.events import Actor
 from kiosk.protocol.scriptstore import pack_by_id, pack_for
 from kiosk.protocol.state import ACTIVE, ON_OFFICE_LIST, Status
+from kiosk.vocabulary import OUTCOMES, RELATIONS, REQUEST_KINDS
 
 
 def _user() -> User:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kiosk import vocabulary
 from kiosk.models import Agent, Document, Encounter, LateAddition, NamedPerson
 from kiosk.notify import alerts
 from kiosk.notify.links import Links
@@ -446,7 +447,7 @@ def save_exigency(
     return changed
 
 
-OUTCOMES = ("waited", "left", "designee_took_over", "entered_without_consent", "other")
+OUTCOMES = vocabulary.keys(vocabulary.OUTCOMES)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from kiosk import vocabulary
 from kiosk.db import locked
 from kiosk.models import (
     Document,
@@ -23,22 +24,11 @@ from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.state import Status, is_active, move
 
-CHANNELS = script_rules.CHANNELS
-PLACES = (
-    "front_desk",
-    "entrance",
-    "lobby",
-    "parking_lot",
-    "bus",
-    "field_trip",
-    "event",
-    "phone",
-    "elsewhere",
-)
-# Places away from the school building: a school may route them to contacts of their own.
-OFFSITE_PLACES = ("bus", "field_trip", "event")
-REQUEST_KINDS = ("student_access", "student_info", "staff", "adult", "entry", "other")
-ID_SHOWN = ("freely", "when_asked", "refused", "hidden")
+CHANNELS = vocabulary.keys(vocabulary.CHANNELS)
+PLACES = vocabulary.keys(vocabulary.PLACES)
+OFFSITE_PLACES = vocabulary.OFFSITE_PLACES
+REQUEST_KINDS = vocabulary.keys(vocabulary.REQUEST_KINDS)
+ID_SHOWN = vocabulary.keys(vocabulary.ID_SHOWN)
 
 
 class OperationError(ValueError):

@@ -17,13 +17,16 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from kiosk import vocabulary
+from kiosk.vocabulary import keys
+
 from .documents import DOC_LABELS, DocType
 
 STEPS = ("start", "staff", "agents", "request", "document", "exigency", "outcome", "close")
 # A block written for "any" step follows the situation onto every screen.
 ANY_STEP = "any"
 
-CHANNELS = ("in_person", "phone", "email", "letter", "offsite")
+CHANNELS = keys(vocabulary.CHANNELS)
 
 STATUSES = ("draft", "approved")
 
