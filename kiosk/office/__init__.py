@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Importing the view modules attaches their routes to the blueprint.
-    from kiosk.office import outbox, photos, views  # noqa: F401
+    from kiosk.office import actions, outbox, photos, views  # noqa: F401
     from kiosk.office.blueprint import bp
 
     app.register_blueprint(bp)

@@ -1,0 +1,307 @@
+"""What the district office does on an encounter: each action is one unit of work on the
+encounter, locked, so of two people acting at once exactly one wins; and the
+acknowledgement link from an alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from kiosk import webdb
+from kiosk.auth.forms import EmptyForm
+from kiosk.auth.policy import (
+    OFFICE_ROLES,
+    current_user,
+    login_required,
+)
+from kiosk.clock import now_utc
+from kiosk.models import (
+    Contact,
+    Encounter,
+    OutboxMessage,
+    User,
+)
+from kiosk.notify.links import AckLinkError, read_ack_token
+from kiosk.notify.localtime import clock_time, local, zone
+from kiosk.office import forms
+from kiosk.office.blueprint import bp
+from kiosk.office.common import audit_view, find, office_actor, office_user
+from kiosk.office.record import page_context
+from kiosk.protocol import encounters as desk_ops
+from kiosk.protocol import office as ops
+from kiosk.protocol.events import Actor
+
+
+def act(public_id: str, form: Any, action: Any, done: str, form_key: str | None = None) -> Any:
+    """Validate, run one operation, commit once, and come back to the record.
+
+    The redirect lands at the top of the page, where the message and the moment are. A form
+    with a problem comes back as typed, with the message next to its field.
+    """
+    record = find(public_id)
+    if form.validate_on_submit():
+        try:
+            # One unit of work: the operation decides on the encounter as it is now, locked,
+            # so of two people acting at once exactly one wins and the other is told why.
+            with webdb.unit_of_work() as db:
+                action(db, desk_ops.lock_encounter(db, record.id))
+        except desk_ops.OperationError as exc:
+            if form_key is None or exc.field is None or exc.field not in form:
+                flash(str(exc), "error")
+                return redirect(url_for("office.encounter", public_id=public_id))
+            form[exc.field].errors = [*form[exc.field].errors, str(exc)]
+        else:
+            flash(done, "info")
+            return redirect(url_for("office.encounter", public_id=public_id))
+    elif form_key is None:
+        flash("The page had expired. Please try again.", "error")
+        return redirect(url_for("office.encounter", public_id=public_id))
+    audit_view("encounter.view", f"encounter:{record.public_id}")
+    context = {**page_context(record), form_key: form}
+    return render_template("office/encounter.html", **context), 422
+
+
+def contact_for(user: User, encounter: Encounter) -> Contact | None:
+    return webdb.session().scalar(
+        select(Contact).where(Contact.user_id == user.id, Contact.school_id == encounter.school_id)
+    )
+
+
+@bp.post("/office/encounters/<public_id>/acknowledge")
+@login_required(*OFFICE_ROLES)
+def acknowledge(public_id: str) -> Response:
+    user = office_user()
+
+    def run(db: Session, record: Encounter) -> None:
+        contact = contact_for(user, record)
+        ops.acknowledge(
+            db,
+            record,
+            office_actor(user),
+            now_utc(),
+            "dashboard",
+            contact_id=contact.id if contact else None,
+            user_id=user.id,
+        )
+
+    return act(public_id, EmptyForm(), run, "Acknowledged. The desk sees it now.")
+
+
+@bp.post("/office/encounters/<public_id>/message")
+@login_required(*OFFICE_ROLES)
+def message_desk(public_id: str) -> Any:
+    form = forms.DeskMessageForm()
+    user = office_user()
+    return act(
+        public_id,
+        form,
+        lambda db, record: ops.send_desk_message(
+            db, record, office_actor(user), now_utc(), form.preset.data, form.text.data
+        ),
+        "Message sent to the desk.",
+        "message_form",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/document")
+@login_required(*OFFICE_ROLES)
+def confirm_document(public_id: str) -> Any:
+    form = forms.ConfirmDocumentForm()
+    user = office_user()
+    return act(
+        public_id,
+        form,
+        lambda db, record: ops.confirm_document(
+            db, record, office_actor(user), now_utc(), form.doc_type.data or ""
+        ),
+        "Document type confirmed. The desk's script follows it.",
+        "document_form",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/mark/<what>")
+@login_required(*OFFICE_ROLES)
+def mark(public_id: str, what: str) -> Response:
+    if what not in ("on_scene", "counsel"):
+        abort(404)
+    user = office_user()
+    return act(
+        public_id,
+        EmptyForm(),
+        lambda db, record: ops.mark_time(db, record, office_actor(user), now_utc(), what),
+        "Recorded.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/consent")
+@login_required(*OFFICE_ROLES)
+def consent_check(public_id: str) -> Any:
+    form = forms.ConsentCheckForm()
+    user = office_user()
+    return act(
+        public_id,
+        form,
+        lambda db, record: ops.record_consent_check(
+            db, record, office_actor(user), now_utc(), form.result.data or ""
+        ),
+        "Consent check recorded.",
+        "consent_form",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/guardian")
+@login_required(*OFFICE_ROLES)
+def guardian_notice(public_id: str) -> Any:
+    form = forms.GuardianNoticeForm()
+    user = office_user()
+
+    def run(db: Session, record: Encounter) -> None:
+        when = form.notified_at.data
+        at = None
+        if when is not None:
+            at = when.replace(tzinfo=zone(record.school.timezone))
+        ops.record_guardian_notice(
+            db,
+            record,
+            office_actor(user),
+            now_utc(),
+            form.notice.data or "",
+            at,
+            form.by.data,
+            form.reason.data,
+        )
+
+    return act(public_id, form, run, "Parent or guardian notification recorded.", "guardian_form")
+
+
+@bp.post("/office/encounters/<public_id>/care")
+@login_required(*OFFICE_ROLES)
+def care(public_id: str) -> Any:
+    form = forms.CareForm()
+    user = office_user()
+    return act(
+        public_id,
+        form,
+        lambda db, record: ops.record_care(
+            db, record, office_actor(user), now_utc(), form.care.data
+        ),
+        "How the child's care was arranged is recorded.",
+        "care_form",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/close")
+@login_required(*OFFICE_ROLES)
+def close_stood_down(public_id: str) -> Response:
+    user = office_user()
+    return act(
+        public_id,
+        EmptyForm(),
+        lambda db, record: ops.close_stood_down(db, record, office_actor(user), now_utc()),
+        "Closed as a mistake. It has left the list of open encounters.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/reopen")
+@login_required(*OFFICE_ROLES)
+def reopen(public_id: str) -> Response:
+    user = office_user()
+    return act(
+        public_id,
+        EmptyForm(),
+        lambda db, record: ops.reopen(db, record, office_actor(user), now_utc()),
+        "Reopened. Escalation resumes unless someone had acknowledged.",
+    )
+
+
+@bp.post("/office/encounters/<public_id>/resolve")
+@login_required(*OFFICE_ROLES)
+def resolve(public_id: str) -> Any:
+    form = forms.ResolveForm()
+    user = office_user()
+    return act(
+        public_id,
+        form,
+        lambda db, record: ops.resolve(
+            db,
+            record,
+            office_actor(user),
+            now_utc(),
+            form.outcome.data or None,
+            form.notes.data,
+        ),
+        "Resolved. The kiosk has returned to its start screen.",
+        "resolve_form",
+    )
+
+
+@bp.route("/ack/<token>", methods=["GET", "POST"])
+def acknowledge_link(token: str) -> Any:
+    """From an alert: GET only shows a confirmation (mail scanners change nothing); POST acks."""
+    db = webdb.session()
+    max_age = current_app.config["ACK_LINK_HOURS"] * 3600
+    try:
+        claim = read_ack_token(current_app.config["SECRET_KEY"], token, max_age)
+    except AckLinkError as exc:
+        return render_template("office/ack.html", problem=exc.reason), 400
+    record = db.scalar(select(Encounter).where(Encounter.public_id == claim.encounter_public_id))
+    contact = db.get(Contact, claim.contact_id)
+    alerted = record is not None and db.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.encounter_id == record.id, OutboxMessage.contact_id == claim.contact_id
+        )
+    )
+    if record is None or contact is None or not alerted:
+        return render_template("office/ack.html", problem="invalid"), 400
+    school = record.school
+    context = {
+        "school": school,
+        "started": local(record.started_at, school.timezone).strftime("%H:%M:%S %Z"),
+        "contact": contact,
+        "record_url": url_for("office.encounter", public_id=record.public_id),
+    }
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return render_template("office/ack.html", form=form, **context)
+    user = current_user()
+    actor = Actor(
+        kind="contact", label=contact.name, contact_id=contact.id, user_id=user.id if user else None
+    )
+    try:
+        with webdb.unit_of_work() as work:
+            result = ops.acknowledge(
+                work,
+                desk_ops.lock_encounter(work, record.id),
+                actor,
+                now_utc(),
+                contact.channel,
+                contact_id=contact.id,
+                user_id=user.id if user else None,
+            )
+    except desk_ops.OperationError as exc:
+        return render_template(
+            "office/ack.html", problem="stood_down", message=str(exc), **context
+        ), 409
+    if not result.first and result.acknowledgement is None:
+        return render_template(
+            "office/ack.html",
+            problem="reused",
+            already=clock_time(result.already_at, school.timezone) if result.already_at else "",
+            **context,
+        ), 409
+    return render_template(
+        "office/ack.html", done=clock_time(now_utc(), school.timezone), **context
+    )
