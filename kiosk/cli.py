@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
+import contextlib
 import signal
 import sys
 import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Iterator
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kiosk import db as database_module
 from kiosk import migrate, webdb
@@ -19,10 +20,11 @@ from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
-from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
+from kiosk.models import ROLES, School
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.links import Links
 from kiosk.notify.worker import Deliverer, policy_from_settings
+from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
 from kiosk.vocabulary import OFFSITE_PLACES
@@ -73,11 +75,21 @@ def keys_create() -> None:
 
 
 def find_school(session, name: str) -> School:  # type: ignore[no-untyped-def]
-    school = session.scalar(select(School).where(School.name == name))
-    if school is None:
+    try:
+        return setup.find_school(session, name)
+    except setup.SetupError as exc:
         names = ", ".join(session.scalars(select(School.name).order_by(School.name))) or "none"
-        raise click.ClickException(f"no school named {name!r} (schools: {names})")
-    return school
+        raise click.ClickException(f"{exc} (schools: {names})") from exc
+
+
+@contextlib.contextmanager
+def setting_up() -> Iterator[Session]:
+    """One unit of work for a setup command; a rule it breaks is one line on stderr."""
+    try:
+        with webdb.unit_of_work() as session:
+            yield session
+    except setup.SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @users_cli.command("create")
@@ -98,38 +110,21 @@ def users_create(
     """Create a person with roles; office staff get a password, desk staff a PIN."""
     if email and not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if pin is not None and not (len(pin) == 6 and pin.isdigit()):
+    if not setup.valid_pin(pin):
         raise click.ClickException("the PIN must be six digits")
     method = current_app.config["PASSWORD_HASH"]
     # Hashing is slow on purpose: done before the write lock is taken.
-    password_hash = hash_secret(password, method) if password else None
-    pin_hash = hash_secret(pin, method) if pin else None
-    with webdb.unit_of_work() as session:
-        school_row = find_school(session, school) if school else None
-        if email and session.scalar(select(User).where(User.email == email.lower())):
-            raise click.ClickException(f"a user with email {email} exists already")
-        user = User(
-            display_name=display_name,
-            email=email.lower() if email else None,
-            password_hash=password_hash,
-            pin_hash=pin_hash,
-        )
-        session.add(user)
-        session.flush()
-        for role in roles:
-            session.add(
-                RoleGrant(
-                    user_id=user.id, role=role, school_id=school_row.id if school_row else None
-                )
-            )
+    values = setup.UserInput(
+        display_name=display_name,
+        roles=roles,
+        email=email,
+        school=school,
+        password_hash=hash_secret(password, method) if password else None,
+        pin_hash=hash_secret(pin, method) if pin else None,
+    )
+    with setting_up() as session:
+        setup.create_user(session, values)
     click.echo(f"user created: {display_name} ({', '.join(roles)})")
-
-
-def one_line(value: str, label: str) -> str:
-    """Refuse line breaks and control characters in names that reach email headers."""
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise click.ClickException(f"{label} must be one line without control characters")
-    return value.strip()
 
 
 @schools_cli.command("district")
@@ -137,11 +132,8 @@ def one_line(value: str, label: str) -> str:
 @click.option("--phone", default="", help="The Superintendent's Office phone number.")
 def schools_district(name: str, phone: str) -> None:
     """Set the district's name and office phone (shown when an alert is not delivered)."""
-    with webdb.unit_of_work() as session:
-        district = session.scalar(select(District).limit(1)) or District(name="")
-        district.name = one_line(name, "the name")
-        district.office_phone = one_line(phone, "the phone")
-        session.add(district)
+    with setting_up() as session:
+        setup.set_district(session, name, phone)
     click.echo(f"district: {name}")
 
 
@@ -151,20 +143,8 @@ def schools_district(name: str, phone: str) -> None:
 @click.option("--phone", default="", help="The school office's phone number.")
 def schools_create(name: str, zone_name: str, phone: str) -> None:
     """Add a school with its time zone and office phone."""
-    try:
-        ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise click.ClickException(f"unknown time zone {zone_name!r}") from exc
-    with webdb.unit_of_work() as session:
-        if session.scalar(select(School).where(School.name == name)):
-            raise click.ClickException(f"a school named {name!r} exists already")
-        session.add(
-            School(
-                name=one_line(name, "the name"),
-                timezone=zone_name,
-                office_phone=one_line(phone, "the phone"),
-            )
-        )
+    with setting_up() as session:
+        setup.create_school(session, name, zone_name, phone)
     click.echo(f"school created: {name}")
 
 
@@ -210,44 +190,25 @@ def contacts_add(
     places: str,
 ) -> None:
     """Alert this contact for a school at an escalation level, by email, webhook or SMS."""
-    address = one_line(address, "the address")
-    chosen = [p.strip() for p in places.split(",") if p.strip()]
-    unknown = [p for p in chosen if p not in OFFSITE_PLACES]
-    if unknown:
-        raise click.ClickException(
-            f"unknown place {', '.join(unknown)}; choose from {', '.join(OFFSITE_PLACES)}"
-        )
-    if chosen and after_hours:
-        raise click.ClickException("a contact is routed by --places or --after-hours, not both")
-    if channel == "email" and "@" not in address:
-        raise click.ClickException("an email contact needs an email address")
-    if channel == "webhook":
-        if not address.startswith(("https://", "http://")):
-            raise click.ClickException("a webhook contact needs an http(s) URL")
-        if not webhook_secret:
-            raise click.ClickException("a webhook contact needs --webhook-secret")
-    if channel == "sms" and not address.lstrip("+").isdigit():
-        raise click.ClickException("an SMS contact needs a phone number such as +15550100")
-    with webdb.unit_of_work() as session:
-        school_row = find_school(session, school)
-        user = session.scalar(select(User).where(User.email == address.lower()))
-        session.add(
-            Contact(
-                school_id=school_row.id,
-                level=level,
-                name=one_line(name, "the name"),
-                channel=channel,
-                address=address.lower() if channel == "email" else address,
-                phone=one_line(phone, "the phone"),
-                user_id=user.id if user else None,
-                after_hours=after_hours,
-                webhook_format=webhook_format,
-                webhook_secret=webhook_secret,
-                places=",".join(dict.fromkeys(chosen)),
-            )
-        )
+    chosen = tuple(p.strip() for p in places.split(",") if p.strip())
+    values = setup.ContactInput(
+        school=school,
+        name=name,
+        address=address,
+        level=level,
+        channel=channel,
+        phone=phone,
+        after_hours=after_hours,
+        webhook_format=webhook_format,
+        webhook_secret=webhook_secret,
+        places=chosen,
+    )
+    with setting_up() as session:
+        find_school(session, school)
+        setup.add_contact(session, values)
     if chosen:
-        click.echo(f"contact added: {name}, for {', '.join(chosen)}, {channel}, {school}")
+        where = ", ".join(dict.fromkeys(chosen))
+        click.echo(f"contact added: {name}, for {where}, {channel}, {school}")
     else:
         click.echo(f"contact added: {name}, level {level}, {channel}, {school}")
 
@@ -286,28 +247,16 @@ def schools_routing(
     days: str | None,
 ) -> None:
     """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
-    with webdb.unit_of_work() as session:
-        row = find_school(session, school)
-        if level1_minutes is not None:
-            row.level1_minutes = level1_minutes
-        if level2_minutes is not None:
-            row.level2_minutes = level2_minutes
-        if row.level2_minutes <= row.level1_minutes:
-            raise click.ClickException("level 3 must come after level 2")
-        if realert_minutes is not None:
-            row.realert_minutes = realert_minutes
-        if hours is not None:
-            match = re.fullmatch(
-                r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])", hours
-            )
-            if not match or hours[:5] >= hours[6:]:
-                raise click.ClickException("--hours must look like 07:00-17:00")
-            row.hours_open, row.hours_close = hours[:5], hours[6:]
-        if days is not None:
-            values = sorted({int(d) for d in days.split(",") if d.strip().isdigit()})
-            if not values or any(d > 6 for d in values):
-                raise click.ClickException("--days must list days 0 (Monday) to 6 (Sunday)")
-            row.school_days = ",".join(str(d) for d in values)
+    values = setup.RoutingInput(
+        level2_after_minutes=level1_minutes,
+        level3_after_minutes=level2_minutes,
+        realert_minutes=realert_minutes,
+        hours=hours,
+        days=days,
+    )
+    with setting_up() as session:
+        find_school(session, school)
+        row = setup.set_routing(session, school, values)
         click.echo(
             f"{row.name}: level 2 after {row.level1_minutes} min, level 3 after "
             f"{row.level2_minutes} min, reminders every {row.realert_minutes} min; hours "
@@ -320,15 +269,8 @@ def schools_routing(
 @click.option("--on/--off", "enabled", default=True)
 def schools_hotline(phone: str | None, enabled: bool) -> None:
     """Turn the district's rapid-response hotline on or off (shown at the desk on escalation)."""
-    with webdb.unit_of_work() as session:
-        district = session.scalar(select(District).limit(1))
-        if district is None:
-            raise click.ClickException("set the district first: flask --app app schools district")
-        if phone is not None:
-            district.hotline_phone = one_line(phone, "the phone")
-        if enabled and not district.hotline_phone:
-            raise click.ClickException("give --phone to turn the hotline on")
-        district.hotline_enabled = enabled
+    with setting_up() as session:
+        setup.set_hotline(session, phone, enabled)
     click.echo(f"hotline: {'on' if enabled else 'off'}")
 
 

@@ -1,0 +1,73 @@
+"""District setup rules, as the command line (and later the admin pages) apply them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from kiosk.db import unit_of_work
+from kiosk.protocol import setup
+from kiosk.webdb import database
+
+SCHOOL = "Lincoln Elementary School"
+
+
+def attempt(app: Flask, operation: Any, *args: Any) -> Any:
+    with unit_of_work(database(app).session_factory) as session:
+        return operation(session, *args)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"address": "not-an-email"}, "needs an email address"),
+        ({"channel": "webhook", "address": "ftp://x"}, r"http\(s\) URL"),
+        ({"channel": "webhook", "address": "https://hooks.test/x"}, "--webhook-secret"),
+        ({"channel": "sms", "address": "call me"}, "phone number"),
+        ({"channel": "pigeon"}, "channel must be one of"),
+        ({"level": 4}, "level must be 1, 2 or 3"),
+        ({"places": ("moon",)}, "unknown place moon"),
+        ({"places": ("bus",), "after_hours": True}, "not both"),
+        ({"name": "Dana\r\nBcc: x"}, "one line"),
+        ({"school": "Nowhere School"}, "no school named"),
+    ],
+)
+def test_a_contact_that_breaks_a_rule_is_refused_and_nothing_is_added(
+    app: Flask, district: Any, changes: dict[str, Any], message: str
+) -> None:
+    values = setup.ContactInput(school=SCHOOL, name="Dana", address="dana@district.test")
+    values = setup.ContactInput(**{**values.__dict__, **changes})
+    with pytest.raises(setup.SetupError, match=message):
+        attempt(app, setup.add_contact, values)
+
+
+def test_routing_keeps_level_three_after_level_two(app: Flask, district: Any) -> None:
+    with pytest.raises(setup.SetupError, match="level 3 must come after level 2"):
+        attempt(app, setup.set_routing, SCHOOL, setup.RoutingInput(level2_after_minutes=15))
+    school = attempt(
+        app,
+        setup.set_routing,
+        SCHOOL,
+        setup.RoutingInput(level2_after_minutes=2, hours="06:30-18:00", days="4,0,0"),
+    )
+    assert (school.level1_minutes, school.hours_open, school.school_days) == (2, "06:30", "0,4")
+    for bad, message in (
+        ({"hours": "18:00-06:30"}, "07:00-17:00"),
+        ({"days": "7"}, r"0 \(Monday\)"),
+    ):
+        with pytest.raises(setup.SetupError, match=message):
+            attempt(app, setup.set_routing, SCHOOL, setup.RoutingInput(**bad))
+
+
+def test_a_user_needs_known_roles_and_a_free_email(app: Flask, district: Any) -> None:
+    with pytest.raises(setup.SetupError, match="roles must be among"):
+        attempt(app, setup.create_user, setup.UserInput("X", roles=("janitor",)))
+    with pytest.raises(setup.SetupError, match="exists already"):
+        attempt(
+            app,
+            setup.create_user,
+            setup.UserInput("X", roles=("reviewer",), email="Dana.Reyes@demo-district.example"),
+        )
+    assert not setup.valid_pin("12345") and setup.valid_pin("123456") and setup.valid_pin(None)
