@@ -231,7 +231,8 @@ PERSON = Tap("link", "They want a staff member or a parent")
 
 def situations() -> list[Situation]:
     """Every row of the documents table, then the special situations."""
-    from kiosk.protocol.documents import PICKS, DocType, triage
+    from kiosk.protocol.documents import DocType, triage
+    from kiosk.protocol.picks import PICKS
 
     def expected(pick: Any) -> str:
         # triage() gives the pick's first impression (kiosk.protocol.documents), and a

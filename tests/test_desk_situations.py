@@ -20,7 +20,11 @@ from sqlalchemy import select
 from kiosk import clock
 from kiosk.models import Agent, Document, Encounter, EncounterEvent, OutboxMessage, Photo
 from kiosk.notify.messages import STAND_DOWN_TEXT
-from kiosk.protocol.documents import PICKS, DocType, triage
+from kiosk.protocol.documents import (
+    DocType,
+    triage,
+)
+from kiosk.protocol.picks import PICKS
 from kiosk.protocol.scripts import STEPS
 from kiosk.webdb import database
 from tests.conftest import (

@@ -30,7 +30,11 @@ from kiosk.notify.localtime import local
 from kiosk.photos import discard_file
 from kiosk.protocol import capture
 from kiosk.protocol import encounters as ops
-from kiosk.protocol.documents import PICKS, TRIAGE_QUESTIONS, DocType
+from kiosk.protocol.documents import (
+    TRIAGE_QUESTIONS,
+    DocType,
+)
+from kiosk.protocol.picks import PICKS
 
 
 def _agent_values(form: forms.AgentForm) -> capture.AgentInput:

@@ -22,9 +22,7 @@ from kiosk.notify.links import Links
 from kiosk.notify.localtime import local
 from kiosk.protocol.documents import (
     DOC_LABELS,
-    PICKS_BY_KEY,
     DocType,
-    Pick,
     TriageAnswers,
     triage,
 )
@@ -35,6 +33,7 @@ from kiosk.protocol.encounters import (
     require_desk_open,
 )
 from kiosk.protocol.events import Actor, record_event
+from kiosk.protocol.picks import PICKS_BY_KEY, Pick
 
 
 def add_late_addition(

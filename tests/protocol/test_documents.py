@@ -10,14 +10,12 @@ from kiosk.protocol.documents import (
     ANSWERS,
     DOC_LABELS,
     DOC_MEANING,
-    PICKS,
-    PICKS_BY_KEY,
     TRIAGE_QUESTIONS,
     DocType,
-    Pick,
     TriageAnswers,
     triage,
 )
+from kiosk.protocol.picks import PICKS, PICKS_BY_KEY, Pick
 
 W = DocType
 
