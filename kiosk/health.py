@@ -11,6 +11,7 @@ from kiosk import webdb
 from kiosk.clock import now_utc
 from kiosk.models import OutboxMessage, WorkerHeartbeat
 from kiosk.notify.alerts import ALERT_KINDS
+from kiosk.notify.escalation import escalation_failures
 
 WAITING = ("pending", "sending")
 
@@ -54,5 +55,7 @@ def healthz():  # type: ignore[no-untyped-def]
         "outbox_pending": int(pending or 0),
         "delivery_heartbeat_age_s": heartbeat_age,
         "oldest_pending_age_s": oldest_age,
+        # Encounters whose escalation is failing, as seen by this process's deliverer.
+        "escalation_failures": escalation_failures(),
     }
     return jsonify(body), 503 if stalled else 200

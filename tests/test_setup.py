@@ -71,3 +71,11 @@ def test_a_user_needs_known_roles_and_a_free_email(app: Flask, district: Any) ->
             setup.UserInput("X", roles=("reviewer",), email="Dana.Reyes@demo-district.example"),
         )
     assert not setup.valid_pin("12345") and setup.valid_pin("123456") and setup.valid_pin(None)
+
+
+def test_a_folder_of_zones_is_not_a_time_zone(app: Flask, district: Any) -> None:
+    from kiosk.notify.localtime import zone
+
+    with pytest.raises(setup.SetupError, match="unknown time zone 'America'"):
+        attempt(app, setup.create_school, "Folder School", "America", "")
+    assert str(zone("America")) == "UTC"

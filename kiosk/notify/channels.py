@@ -42,6 +42,10 @@ class Outgoing:
     contact_id: int | None = None
     # Read from the contact when the row is claimed, never stored in the outbox row.
     secret: str = field(default="", repr=False)
+    # For the deliverer, not the channel: marking the result and keeping the lease.
+    encounter_id: int | None = None
+    created_at: datetime | None = None
+    lease_until: datetime | None = None
 
 
 class DeliveryError(Exception):

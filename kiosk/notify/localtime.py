@@ -10,7 +10,8 @@ def zone(name: str) -> ZoneInfo:
     """Return the zone, falling back to UTC for a name this machine does not know."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name such as "America" is a folder of zones, not a zone.
         return ZoneInfo("UTC")
 
 

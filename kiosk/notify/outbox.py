@@ -15,6 +15,11 @@ from kiosk.models import OutboxMessage
 
 # Set after a commit that added rows, so a waiting deliverer starts at once.
 wake_event = threading.Event()
+# A row handed to this process's deliverer at enqueue is leased for this long: long enough
+# for the deliverer to start its send (which extends the lease for the send itself), short
+# enough that if the process dies right after the tap another deliverer sends the alert
+# within seconds.
+HANDOFF_LEASE_SECONDS = 10.0
 
 
 def wake() -> None:
@@ -24,7 +29,7 @@ def wake() -> None:
 class LocalHandoff:
     """Rows leased to this process's deliverer at enqueue, passed to it after the commit."""
 
-    def __init__(self, owner: str, lease_seconds: float) -> None:
+    def __init__(self, owner: str, lease_seconds: float = HANDOFF_LEASE_SECONDS) -> None:
         self.owner = owner
         self.lease_seconds = lease_seconds
         self._ids: list[int] = []
@@ -63,7 +68,8 @@ def unregister_local(handoff: LocalHandoff) -> None:
 def _hand_over(session: Session, row: OutboxMessage, now: datetime) -> None:
     """Lease the row to this process's deliverer now; give it the row once committed.
 
-    If the process dies before sending, the lease runs out and any deliverer takes it.
+    The lease is short (HANDOFF_LEASE_SECONDS): the deliverer extends it when the send
+    starts, and if the process dies before that, any deliverer takes the row seconds later.
     """
     local = _local
     if local is None:

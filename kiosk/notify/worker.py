@@ -1,4 +1,12 @@
-"""Deliver due outbox rows: claim with a lease, send outside any transaction, mark each row."""
+"""Deliver outbox rows: one engine (claim, send, mark) that the background Deliverer runs as a
+pipeline and deliver_due() runs one round of.
+
+Rows are leased to one deliverer in a short transaction; a send starts only while that
+deliverer holds the lease; no transaction is open while sending; and each result is marked
+with its own conditional update (WHERE lease_owner = me AND status = 'sending'), so a
+deliverer whose lease ran out changes nothing and one row that cannot be marked never
+leaves the others unmarked.
+"""
 
 from __future__ import annotations
 
@@ -16,28 +24,35 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.clock import now_utc
-from kiosk.db import after_commit, writing
+from kiosk.db import after_commit, unit_of_work
 from kiosk.models import Contact, Encounter, OutboxMessage, WorkerHeartbeat
 from kiosk.notify import outbox
 from kiosk.notify.alerts import ALERT_KINDS
 from kiosk.notify.channels import DeliveryError, Outgoing, Sender
 from kiosk.notify.escalation import LAST_LEVEL, escalate_due
 from kiosk.notify.links import Links
-from kiosk.notify.outbox import wake, wake_event
+from kiosk.notify.outbox import HANDOFF_LEASE_SECONDS, wake, wake_event
 from kiosk.protocol.state import Status
 
 log = logging.getLogger(__name__)
 
+# How long a send may take before another deliverer may take the row over.
 LEASE_SECONDS = 60
 BATCH = 20
 # Messages sent at the same time by one deliverer (each on its own connection).
 PARALLEL = 8
 # After a server did not answer, one message probes it again after this long.
 OUTAGE_PROBE_SECONDS = 1.0
+# A send starts at once on a row with this much of its lease left, the lease being extended
+# alongside; with less, the lease is extended (and so checked) before the send.
+HOLD_MARGIN_SECONDS = 5.0
+# The background deliverer extends that lease once a send has taken this long: most sends
+# are over sooner, and cost no extra write.
+EXTEND_AFTER_SECONDS = 1.0
 # A message held back by an outage in a one-off round is due again this soon.
 UNTRIED_RETRY_SECONDS = 1.0
 # Heartbeats of workers gone this long are deleted, so the table stays small.
@@ -103,6 +118,9 @@ def _outgoing(row: OutboxMessage, secrets: Mapping[int, str]) -> Outgoing:
         attempts=row.attempts,
         contact_id=row.contact_id,
         secret=secrets.get(row.contact_id or 0, ""),
+        encounter_id=row.encounter_id,
+        created_at=row.created_at,
+        lease_until=row.lease_until,
     )
 
 
@@ -112,7 +130,7 @@ def claim(
     """Lease due rows in one short transaction, so other workers skip them."""
     if not anything_due(session_factory, now):
         return []
-    with writing(), session_factory() as session, session.begin():
+    with unit_of_work(session_factory) as session:
         rows = session.scalars(
             select(OutboxMessage)
             .where(_due(now))
@@ -170,71 +188,211 @@ class Result:
     error: DeliveryError | None = None
 
 
-def record_results(
-    session_factory: sessionmaker[Session], results: Sequence[Result], owner: str, policy: Policy
+def extend_leases(
+    session_factory: sessionmaker[Session], ids: Sequence[int], owner: str, until: datetime
 ) -> int:
-    """Mark a round's rows in one short transaction; return how many were accepted."""
-    if not results:
+    """Extend this deliverer's leases on rows; return on how many it still held one."""
+    if not ids:
         return 0
-    accepted = 0
-    with writing(), session_factory() as session, session.begin():
-        rows = {
-            row.id: row
-            for row in session.scalars(
-                select(OutboxMessage).where(
-                    OutboxMessage.id.in_([result.message.id for result in results])
-                )
+    with unit_of_work(session_factory) as session:
+        return _extend(session, ids, owner, until)
+
+
+def _extend(session: Session, ids: Sequence[int], owner: str, until: datetime) -> int:
+    done = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.lease_owner == owner,
+            OutboxMessage.status == "sending",
+        )
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    held = int(done.rowcount)  # type: ignore[attr-defined]
+    if held < len(ids):
+        # Taken over by another deliverer: its mark will say (and log) which.
+        log.warning(
+            "extended the lease of %d of %d rows being sent (ids %s)",
+            held,
+            len(ids),
+            ",".join(map(str, ids)),
+        )
+    return held
+
+
+def release(
+    session_factory: sessionmaker[Session], ids: Sequence[int], owner: str, now: datetime
+) -> int:
+    """Give leased rows back unsent (a stopping deliverer): pending and due now, for anyone."""
+    if not ids:
+        return 0
+    with unit_of_work(session_factory) as session:
+        done = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.lease_owner == owner,
+                OutboxMessage.status == "sending",
             )
-        }
-        for result in results:
-            row = rows.get(result.message.id)
-            if row is None or row.lease_owner != owner or row.status != "sending":
-                continue  # the lease ran out and another worker took the row over
-            if result.error is None:
-                _mark_sent(session, row, result.via or "", result.at)
-                accepted += 1
-            else:
-                _mark_failed(session, row, result.error, result.at, policy)
-    return accepted
-
-
-def _mark_sent(session: Session, row: OutboxMessage, via: str, at: datetime) -> None:
-    row.status = "sent"
-    row.sent_at = at
-    row.delivered_via = via
-    row.lease_until = None
-    row.last_error = None
-    if row.kind == "alert" and row.encounter_id is not None:
-        session.execute(
-            update(Encounter)
-            .where(Encounter.id == row.encounter_id, Encounter.first_alert_sent_at.is_(None))
-            .values(first_alert_sent_at=at)
+            .values(
+                status="pending",
+                lease_until=now,
+                lease_owner=None,
+                next_attempt_at=now,
+                # Never tried: the try counted at the claim (or the handover) does not count.
+                attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+            )
             .execution_options(synchronize_session=False)
         )
+        count = int(done.rowcount)  # type: ignore[attr-defined]
+    if count:
+        wake()
+    return count
 
 
-def _mark_failed(
-    session: Session, row: OutboxMessage, error: DeliveryError, at: datetime, policy: Policy
-) -> None:
-    """Schedule a retry, or give up when the error is permanent or the row is too old."""
-    row.last_error = str(error)[:500]
-    row.lease_until = None
-    if error.untried:
-        row.attempts = max(row.attempts - 1, 0)  # held back, not tried: it does not count
-    too_old = (at - row.created_at).total_seconds() >= policy.give_up_after
-    if not error.retry or too_old:
-        row.status = "failed"
-        row.failed_at = at
-        if row.kind in ALERT_KINDS and row.encounter_id is not None:
-            _escalate_now(session, row.encounter_id, at)
-    else:
-        row.status = "pending"
-        wait = (
-            error.retry_after
-            if error.untried and error.retry_after is not None
-            else policy.delay(row.attempts, error.retry_after)
+def _held_by(message_id: int, owner: str) -> tuple[Any, ...]:
+    """The row, only while this deliverer holds its lease."""
+    return (
+        OutboxMessage.id == message_id,
+        OutboxMessage.lease_owner == owner,
+        OutboxMessage.status == "sending",
+    )
+
+
+def mark_results(
+    session_factory: sessionmaker[Session],
+    results: Sequence[Result],
+    owner: str,
+    policy: Policy,
+    extend: Sequence[int] = (),
+    until: datetime | None = None,
+) -> int:
+    """Record each result with its own conditional update; return how many were accepted.
+
+    One short transaction for whatever has arrived (one disk sync on SQLite, and the write
+    lock held briefly). If any row cannot be marked, that transaction is rolled back and
+    each row is recorded in a transaction of its own, so one bad row never leaves the others
+    unmarked. A row that stays unmarked keeps its lease; once that runs out it is sent again
+    with the same idempotency key. The transaction first extends the leases of rows whose
+    sends are under way (`extend`).
+    """
+    if not results and not extend:
+        return 0
+    try:
+        with unit_of_work(session_factory) as session:
+            if extend and until is not None:
+                _extend(session, extend, owner, until)
+            outcomes = [_mark(session, result, owner, policy) for result in results]
+    except Exception as exc:
+        log.warning(
+            "could not record %d delivery results together (%s); recording each alone",
+            len(results),
+            type(exc).__name__,
         )
-        row.next_attempt_at = at + timedelta(seconds=wait)
+        if extend and until is not None:
+            try:
+                extend_leases(session_factory, extend, owner, until)
+            except Exception as again:
+                log.error("could not extend %d leases (%s)", len(extend), type(again).__name__)
+        outcomes = [_mark_alone(session_factory, result, owner, policy) for result in results]
+    return outcomes.count("sent")
+
+
+def _mark_alone(
+    session_factory: sessionmaker[Session], result: Result, owner: str, policy: Policy
+) -> str:
+    try:
+        with unit_of_work(session_factory) as session:
+            return _mark(session, result, owner, policy)
+    except Exception as exc:
+        _log_unmarked(result.message, exc)
+        return "error"
+
+
+def _log_unmarked(message: Outgoing, exc: BaseException) -> None:
+    # The error's type only: database errors quote the statement's parameters.
+    log.error(
+        "outbox %s (%s): could not record the result (%s); it is sent again once its lease "
+        "runs out",
+        message.id,
+        message.kind,
+        type(exc).__name__,
+    )
+
+
+def _mark(session: Session, result: Result, owner: str, policy: Policy) -> str:
+    """Mark one row if this deliverer still holds it; return sent, pending, failed or lost."""
+    message = result.message
+    if result.error is None:
+        outcome = "sent"
+        values: dict[str, Any] = {
+            "status": "sent",
+            "sent_at": result.at,
+            "delivered_via": result.via or "",
+            "lease_until": None,
+            "last_error": None,
+        }
+    else:
+        outcome, values = _failure(message, result.error, result.at, policy)
+    done = session.execute(
+        update(OutboxMessage)
+        .where(*_held_by(message.id, owner))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        log.warning(
+            "outbox %s (%s): lease lost before the result (%s) was recorded; the row's new "
+            "owner decides",
+            message.id,
+            message.kind,
+            outcome,
+        )
+        return "lost"
+    if message.encounter_id is not None:
+        if outcome == "sent" and message.kind == "alert":
+            session.execute(
+                update(Encounter)
+                .where(
+                    Encounter.id == message.encounter_id,
+                    Encounter.first_alert_sent_at.is_(None),
+                )
+                .values(first_alert_sent_at=result.at)
+                .execution_options(synchronize_session=False)
+            )
+        elif outcome == "failed" and message.kind in ALERT_KINDS:
+            _escalate_now(session, message.encounter_id, result.at)
+    return outcome
+
+
+def _failure(
+    message: Outgoing, error: DeliveryError, at: datetime, policy: Policy
+) -> tuple[str, dict[str, Any]]:
+    """Schedule a retry, or give up when the error is permanent or the row is too old."""
+    # Held back, not tried: it does not count.
+    attempts = max(message.attempts - 1, 0) if error.untried else message.attempts
+    values: dict[str, Any] = {
+        "last_error": str(error)[:500],
+        "lease_until": None,
+        "attempts": attempts,
+    }
+    too_old = (
+        message.created_at is not None
+        and (at - message.created_at).total_seconds() >= policy.give_up_after
+    )
+    if not error.retry or too_old:
+        return "failed", {**values, "status": "failed", "failed_at": at}
+    wait = (
+        error.retry_after
+        if error.untried and error.retry_after is not None
+        else policy.delay(attempts, error.retry_after)
+    )
+    return "pending", {
+        **values,
+        "status": "pending",
+        "next_attempt_at": at + timedelta(seconds=wait),
+    }
 
 
 def _escalate_now(session: Session, encounter_id: int, now: datetime) -> None:
@@ -262,7 +420,7 @@ def _escalate_now(session: Session, encounter_id: int, now: datetime) -> None:
 
 def record_heartbeat(session_factory: sessionmaker[Session], owner: str, at: datetime) -> None:
     """Upsert this worker's heartbeat (read by /healthz) and forget long-gone workers."""
-    with writing(), session_factory() as session, session.begin():
+    with unit_of_work(session_factory) as session:
         beat = session.get(WorkerHeartbeat, owner)
         if beat is None:
             session.add(WorkerHeartbeat(owner=owner, beat_at=at))
@@ -357,28 +515,143 @@ def send_one(
     return Result(message, at(), via=sender.name)
 
 
-def send_all(
-    messages: Sequence[Outgoing],
-    senders: Mapping[str, Sender],
-    now: datetime | None = None,
-    clock: Callable[[], datetime] = now_utc,
-    parallel: int = PARALLEL,
-) -> list[Result]:
-    """Send messages, several at a time, with no transaction open.
+class Engine:
+    """Claim, send and mark for one lease owner: the one delivery engine.
 
-    When a server does not answer at all (refused, timed out), the rest of the round for
-    that channel is left untried, so a dead mail server costs one timeout per round rather
-    than one per message.
+    The background Deliverer runs it as a pipeline; deliver_due() runs one round of it.
     """
-    outages = Outages()
 
-    def at() -> datetime:
-        return now or clock()
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        senders: Mapping[str, Sender],
+        *,
+        owner: str | None = None,
+        policy: Policy | None = None,
+        links: Links | None = None,
+        outages: Outages | None = None,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.session_factory = session_factory
+        self.senders = senders
+        self.owner = owner or default_owner()
+        self.policy = policy or Policy()
+        self.links = links
+        self.outages = outages if outages is not None else Outages(window=OUTAGE_PROBE_SECONDS)
+        self.clock = clock
+        # Extends a lease in the background once a send has started (see hold); None: at once.
+        self.extender: Callable[[int], None] | None = None
+        self._recovered: set[str] = set()
+        self._recovered_lock = threading.Lock()
 
-    if parallel <= 1 or len(messages) <= 1:
-        return [send_one(message, senders, outages, at) for message in messages]
-    with ThreadPoolExecutor(max_workers=min(parallel, len(messages))) as pool:
-        return list(pool.map(lambda m: send_one(m, senders, outages, at), messages))
+    def escalate(self, now: datetime) -> int:
+        """Escalate due encounters (their rows are then handed over or claimed like any)."""
+        if self.links is None:
+            return 0
+        return escalate_due(self.session_factory, self.links, now)
+
+    def claim(self, now: datetime, limit: int) -> list[Outgoing]:
+        """Lease up to limit due rows to this owner."""
+        if limit <= 0:
+            return []
+        return claim(self.session_factory, now, self.owner, self.policy, limit)
+
+    def handed(self, ids: Sequence[int]) -> list[Outgoing]:
+        """The rows leased to this owner at enqueue that it still holds."""
+        return load_leased(self.session_factory, ids, self.owner)
+
+    def send(self, message: Outgoing, at: Callable[[], datetime] | None = None) -> Result | None:
+        """Send one row this owner holds (never raises); None if its lease was lost first."""
+        at = at or self.clock
+        if not self.hold(message, at()):
+            return None
+        result = send_one(message, self.senders, self.outages, at)
+        if result.error is None and self.outages.clear(message.channel):
+            with self._recovered_lock:
+                self._recovered.add(message.channel)
+        return result
+
+    def hold(self, message: Outgoing, now: datetime) -> bool:
+        """Check the lease before a send starts and extend it for the send; False if lost.
+
+        A row claimed moments ago holds a whole lease: the claim was the check. A row handed
+        over at enqueue holds a short lease, which nobody else may take before it ends: with
+        HOLD_MARGIN_SECONDS of it left the send starts at once and the lease is extended
+        alongside, off the send's path (`extender`: the background deliverer's marker thread,
+        which extends it if the send is still under way after EXTEND_AFTER_SECONDS).
+        Otherwise the lease is extended first (a write), only if this owner still holds it.
+        """
+        lease = timedelta(seconds=self.policy.lease_seconds)
+        left = message.lease_until - now if message.lease_until is not None else None
+        if left is not None and left >= lease / 2:
+            return True
+        if (
+            left is not None
+            and left >= timedelta(seconds=HOLD_MARGIN_SECONDS)
+            and self.extender is not None
+        ):
+            self.extender(message.id)
+            return True
+        try:
+            held = extend_leases(self.session_factory, [message.id], self.owner, now + lease) == 1
+        except Exception as exc:
+            log.error(
+                "outbox %s (%s): could not extend the lease (%s); not sent now",
+                message.id,
+                message.kind,
+                type(exc).__name__,
+            )
+            return False
+        if not held:
+            log.warning(
+                "outbox %s (%s): lease lost before sending; not sent by this deliverer",
+                message.id,
+                message.kind,
+            )
+        return held
+
+    def mark(self, results: Sequence[Result], extend: Sequence[int] = ()) -> int:
+        """Record results (each row on its own) and extend the leases of rows whose sends
+        started (see hold) in one short transaction; return how many were accepted."""
+        finished = {result.message.id for result in results}
+        accepted = mark_results(
+            self.session_factory,
+            results,
+            self.owner,
+            self.policy,
+            extend=[i for i in extend if i not in finished],  # their sends are over
+            until=self.clock() + timedelta(seconds=self.policy.lease_seconds),
+        )
+        with self._recovered_lock:
+            recovered, self._recovered = self._recovered, set()
+        for channel in recovered:
+            try:
+                due_now(self.session_factory, channel, self.clock())
+            except Exception as exc:
+                log.error("could not make %s messages due again (%s)", channel, type(exc).__name__)
+        return accepted
+
+    def release(self, ids: Sequence[int]) -> int:
+        """Give rows back unsent; return how many this owner still held."""
+        return release(self.session_factory, ids, self.owner, self.clock())
+
+    def round(
+        self, now: datetime | None = None, limit: int = BATCH, parallel: int = PARALLEL
+    ) -> int:
+        """Claim due rows, send them, mark each; return how many were accepted."""
+
+        def at() -> datetime:
+            return now or self.clock()
+
+        claimed = self.claim(at(), limit)
+        if not claimed:
+            return 0
+        if parallel <= 1 or len(claimed) <= 1:
+            sent = [self.send(message, at) for message in claimed]
+        else:
+            with ThreadPoolExecutor(max_workers=min(parallel, len(claimed))) as pool:
+                sent = list(pool.map(lambda message: self.send(message, at), claimed))
+        return self.mark([result for result in sent if result is not None])
 
 
 def deliver_due(
@@ -392,42 +665,30 @@ def deliver_due(
     clock: Callable[[], datetime] = now_utc,
     parallel: int = PARALLEL,
 ) -> int:
-    """Claim one batch of due rows, send them, and mark them; return how many were accepted."""
-    policy = policy or Policy()
-    owner = owner or default_owner()
-    claimed = claim(session_factory, now or clock(), owner, policy, limit)
-    if not claimed:
-        return 0
-    results = send_all(claimed, senders, now, clock, parallel)
-    return record_results(session_factory, results, owner, policy)
+    """Run one round of the engine (claim, send, mark); return how many were accepted.
 
-
-def deliver_leased(
-    session_factory: sessionmaker[Session],
-    senders: Mapping[str, Sender],
-    ids: Sequence[int],
-    owner: str,
-    policy: Policy,
-    parallel: int = PARALLEL,
-) -> int:
-    """Deliver rows leased to this deliverer when they were enqueued: no claim round trip."""
-    messages = load_leased(session_factory, ids, owner)
-    if not messages:
-        return 0
-    return record_results(
-        session_factory, send_all(messages, senders, parallel=parallel), owner, policy
+    When a server does not answer at all (refused, timed out), the rest of the round for
+    that channel is left untried, so a dead mail server costs one timeout per round rather
+    than one per message.
+    """
+    engine = Engine(
+        session_factory, senders, owner=owner, policy=policy, outages=Outages(), clock=clock
     )
+    return engine.round(now, limit=limit, parallel=parallel)
 
 
 class Deliverer(threading.Thread):
-    """Deliver in the background, as a pipeline.
+    """Run the engine in the background, as a pipeline.
 
-    Rows enqueued in this process are leased to this deliverer in the same transaction and
-    handed over right after the commit (see outbox.register_local); they are sent at once
-    by a standing pool of sender threads, while one marker thread records results in
-    batches, so a wait for the database's write lock never holds up the next send.
-    Everything else (retries, rows of other processes, leases that ran out) is found by
-    polling every second.
+    Rows enqueued in this process are leased to this deliverer in the same transaction (a
+    short lease, HANDOFF_LEASE_SECONDS) and handed over right after the commit (see
+    outbox.register_local); a standing pool of sender threads sends them at once, each send
+    checking the lease as it starts and having it extended for the send (Engine.hold),
+    while one marker thread extends leases and records results, so a wait for the
+    database's write lock never holds up a send. Everything else (retries, rows of other
+    processes, leases that ran out) is found by polling every second, and claimed only as
+    far as senders are free. Stopping, it finishes the sends under way and gives back what
+    it was handed but has not started.
     """
 
     def __init__(
@@ -441,24 +702,26 @@ class Deliverer(threading.Thread):
         parallel: int = PARALLEL,
     ) -> None:
         super().__init__(name="kiosk-deliverer", daemon=True)
+        self.engine = Engine(session_factory, senders, policy=policy, links=links)
         self.session_factory = session_factory
-        self.senders = senders
-        self.links = links
-        self.policy = policy or Policy()
+        self.owner = self.engine.owner
+        self.policy = self.engine.policy
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.parallel = parallel
-        self.owner = default_owner()
         self.stopping = threading.Event()
         self.heartbeat: datetime | None = None
-        self.handoff = outbox.LocalHandoff(self.owner, self.policy.lease_seconds)
-        self.outages = Outages(window=OUTAGE_PROBE_SECONDS)
-        self.results: queue.Queue[Result] = queue.Queue()
+        self.rounds = 0
+        self.handoff = outbox.LocalHandoff(self.owner, HANDOFF_LEASE_SECONDS)
+        # For the marker: results to record, and ids of rows whose leases to extend.
+        self.results: queue.Queue[Result | int] = queue.Queue()
+        self.engine.extender = self.results.put
         self.in_flight = 0
+        self._flying: set[int] = set()
         self._flight_lock = threading.Lock()
+        self._more_due = False
         self.pool: ThreadPoolExecutor | None = None
         self.marker = threading.Thread(target=self._mark_loop, name="kiosk-marker", daemon=True)
-        self.recovered: set[str] = set()
 
     def run(self) -> None:
         self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="kiosk-send")
@@ -475,76 +738,112 @@ class Deliverer(threading.Thread):
                 if not busy:
                     wake_event.wait(self.poll_seconds)
         finally:
+            # New rows are no longer leased to this deliverer; what it was handed and has
+            # not started is given back, what is being sent is finished and marked.
             outbox.unregister_local(self.handoff)
+            self._release(self.handoff.drain())
             self.pool.shutdown(wait=True)
             self.marker.join(5.0)
+            self._release(self.handoff.drain())  # handed over while it was stopping
 
     def round(self) -> bool:
         """One pass: handed-over rows, escalations, due rows; say if there is more to do."""
         handed = self.handoff.drain()
         if handed:
-            for message in load_leased(self.session_factory, handed, self.owner):
+            for message in self.engine.handed(handed):
                 self._submit(message)
         now = now_utc()
-        if self.links is not None:
+        try:
             # Escalations enqueue rows, which are handed over like any other.
-            escalate_due(self.session_factory, self.links, now)
-        claimed: list[Outgoing] = []
-        if self._idle_senders() > 0:
-            claimed = claim(
-                self.session_factory, now, self.owner, self.policy, self._idle_senders()
-            )
-            for message in claimed:
-                self._submit(message)
+            self.engine.escalate(now)
+        except Exception:
+            log.exception("escalation round failed; delivering anyway")
+        free = self.free_senders()
+        claimed = self.engine.claim(now, free)
+        # Every free sender got a row: more may be due once one is free again.
+        self._more_due = bool(claimed) and len(claimed) >= free
+        for message in claimed:
+            self._submit(message)
         if self.heartbeat is None or (now - self.heartbeat).total_seconds() >= (
             self.heartbeat_seconds
         ):
             record_heartbeat(self.session_factory, self.owner, now)
             self.heartbeat = now
+        self.rounds += 1
         return bool(claimed) or self.handoff.pending()
 
-    def _idle_senders(self) -> int:
+    def free_senders(self) -> int:
+        """Senders with nothing to send: the most rows a round may claim."""
         with self._flight_lock:
-            return max(0, self.parallel * 2 - self.in_flight)
+            return max(0, self.parallel - self.in_flight)
 
     def _submit(self, message: Outgoing) -> None:
         assert self.pool is not None
         with self._flight_lock:
+            if message.id in self._flying:
+                return  # handed over and claimed again after its short lease ran out
+            self._flying.add(message.id)
             self.in_flight += 1
         self.pool.submit(self._send, message)
 
     def _send(self, message: Outgoing) -> None:
         try:
-            result = send_one(message, self.senders, self.outages, now_utc)
-            if result.error is None and self.outages.clear(message.channel):
-                self.recovered.add(message.channel)
-            self.results.put(result)
+            if self.stopping.is_set():
+                self._release([message.id])
+                return
+            result = self.engine.send(message)
+            if result is not None:
+                self.results.put(result)
+        except Exception:
+            log.exception("outbox %s: send failed unexpectedly", message.id)
         finally:
             with self._flight_lock:
                 self.in_flight -= 1
+                self._flying.discard(message.id)
+            if self._more_due:
+                wake_event.set()  # a sender is free: claim the next due row now
+
+    def _release(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        try:
+            self.engine.release(ids)
+        except Exception as exc:
+            # They keep their lease, short for handed-over rows; then anyone takes them.
+            log.error("could not give back %d rows (%s)", len(ids), type(exc).__name__)
 
     def _mark_loop(self) -> None:
-        """Record results in batches: one short write transaction for whatever has arrived."""
+        """Record results as they arrive, a batch at a time, and extend the leases of sends
+        still under way after EXTEND_AFTER_SECONDS (most are over by then and need none)."""
+        started: dict[int, float] = {}  # row id -> when its send started (monotonic)
         while not (self.stopping.is_set() and self.results.empty() and self.in_flight == 0):
+            batch: list[Result | int] = []
             try:
-                first = self.results.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            batch = [first]
-            while True:
-                try:
+                batch.append(self.results.get(timeout=EXTEND_AFTER_SECONDS / 2))
+                while True:
                     batch.append(self.results.get_nowait())
-                except queue.Empty:
-                    break
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            results = []
+            # A send's extension is queued before its result, so it is never applied after.
+            for item in batch:
+                if isinstance(item, Result):
+                    results.append(item)
+                    started.pop(item.message.id, None)
+                else:
+                    started.setdefault(item, now)
+            extend = [i for i, at in started.items() if now - at >= EXTEND_AFTER_SECONDS]
+            for message_id in extend:
+                del started[message_id]
+            if not (results or extend):
+                continue
             try:
-                record_results(self.session_factory, batch, self.owner, self.policy)
-                for channel in list(self.recovered):
-                    self.recovered.discard(channel)
-                    due_now(self.session_factory, channel, now_utc())
+                self.engine.mark(results, extend=extend)
             except Exception:
                 # Unmarked rows keep their lease; once it runs out they are sent again,
                 # with the same id, which receivers use to drop the duplicate.
-                log.exception("could not record %d delivery results", len(batch))
+                log.exception("could not record %d delivery results", len(results))
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
@@ -554,7 +853,7 @@ class Deliverer(threading.Thread):
 
 def due_now(session_factory: sessionmaker[Session], channel: str, now: datetime) -> None:
     """A server is back: its waiting messages are due at once, not at their backoff time."""
-    with writing(), session_factory() as session, session.begin():
+    with unit_of_work(session_factory) as session:
         session.execute(
             update(OutboxMessage)
             .where(

@@ -16,6 +16,7 @@ from kiosk.clock import now_utc
 from kiosk.db import locked
 from kiosk.models import Encounter, OutboxMessage, School, User
 from kiosk.models.delivery import OUTBOX_STATUSES
+from kiosk.notify.escalation import RETRY_FAILED_SECONDS, FailedEscalation, failing_escalations
 from kiosk.notify.worker import RETRYABLE, retry_now
 from kiosk.office.blueprint import bp
 
@@ -58,6 +59,21 @@ def shown_recipient(message: OutboxMessage) -> str:
     return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "(invalid address)"
 
 
+def _failing_escalations(user: User) -> list[dict[str, Any]]:
+    """Encounters of the user's schools whose escalation this server process cannot do."""
+    schools = _school_ids(user)
+    failing: list[FailedEscalation] = [
+        f for f in failing_escalations() if schools is None or f.school_id in schools
+    ]
+    if not failing:
+        return []
+    found = webdb.session().execute(
+        select(School.id, School.timezone).where(School.id.in_({f.school_id for f in failing}))
+    )
+    zones = {school_id: zone for school_id, zone in found}
+    return [{"failure": f, "zone": zones.get(f.school_id, "UTC")} for f in failing]
+
+
 @bp.get("/office/outbox")
 @login_required(*OUTBOX_ROLES)
 def outbox() -> str:
@@ -79,6 +95,8 @@ def outbox() -> str:
         retryable=RETRYABLE,
         form=EmptyForm(),
         limit=PAGE_ROWS,
+        failing=_failing_escalations(_user()),
+        retry_seconds=int(RETRY_FAILED_SECONDS),
     )
 
 

@@ -292,6 +292,7 @@ EVENT_LABELS = {
     "entry_recorded": "Agents going in without consent",
     "channel_changed": "How the request is made was corrected",
     "late_addition": "The desk sent more after the record ended (kept, marked as late)",
+    "escalation_level_empty": "No contacts set up at this level; went on to the next",
     "abandoned": "Closed at the desk: a new request began while it was still open",
     "same_visit_confirmed": "The desk confirmed an old open record is the same visit",
     "place_alerted": "Contacts for the place alerted",
@@ -305,6 +306,8 @@ def describe(event: EncounterEvent) -> str:
     label = EVENT_LABELS.get(event.kind, event.kind.replace("_", " "))
     if event.kind == "escalated":
         return f"{label} to level {data.get('level')}"
+    if event.kind == "escalation_level_empty":
+        return f"No contacts set up at level {data.get('level')}; went on to the next"
     if event.kind == "acknowledged":
         return f"{label} ({data.get('channel')})"
     if event.kind == "document_triaged" and data.get("first_impression"):

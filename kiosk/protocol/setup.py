@@ -49,7 +49,7 @@ def set_district(session: Session, name: str, phone: str) -> District:
 def create_school(session: Session, name: str, zone_name: str, phone: str) -> School:
     try:
         ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise SetupError(f"unknown time zone {zone_name!r}") from exc
     if session.scalar(select(School).where(School.name == name)):
         raise SetupError(f"a school named {name!r} exists already")

@@ -309,6 +309,7 @@ def test_healthz_without_pending_alerts_is_ok(app: Flask, district: Any) -> None
             "outbox_pending": 0,
             "delivery_heartbeat_age_s": None,
             "oldest_pending_age_s": None,
+            "escalation_failures": 0,
         },
     )
 
