@@ -114,6 +114,8 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "PHOTO_DIR": environ.get("KIOSK_PHOTO_DIR") or str(Path(instance_path) / "photos"),
         "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),
         "WRITE_LOCK_TIMEOUT_SECONDS": _float(environ, "KIOSK_WRITE_LOCK_TIMEOUT_SECONDS", 30.0),
+        "SIGNIN_FAILURES_ALLOWED": _int(environ, "KIOSK_SIGNIN_FAILURES_ALLOWED", 10),
+        "SIGNIN_WINDOW_SECONDS": _int(environ, "KIOSK_SIGNIN_WINDOW_SECONDS", 600),
     }
     for name in KEY_NAMES:
         settings[name] = environ.get(f"KIOSK_{name}") or file_keys.get(name, "")

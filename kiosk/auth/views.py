@@ -21,6 +21,7 @@ from kiosk import webdb
 from kiosk.auth.devices import enroll, pending_enrollment
 from kiosk.auth.forms import EmptyForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user
+from kiosk.auth.throttle import Throttle
 from kiosk.clock import now_utc
 from kiosk.models import User
 
@@ -76,16 +77,44 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+# One address may be a whole school office behind one router: it gets more room than an email.
+ADDRESS_ALLOWANCE = 5
+
+
+def _throttles() -> tuple[Throttle, Throttle]:
+    """Failures by email, and (more loosely) by address."""
+    app = current_app
+    if "signin_throttles" not in app.extensions:
+        allowed, window = app.config["SIGNIN_FAILURES_ALLOWED"], app.config["SIGNIN_WINDOW_SECONDS"]
+        app.extensions["signin_throttles"] = (
+            Throttle(allowed, window),
+            Throttle(allowed * ADDRESS_ALLOWANCE, window),
+        )
+    throttles: tuple[Throttle, Throttle] = app.extensions["signin_throttles"]
+    return throttles
+
+
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int]:
     form = LoginForm()
     if form.validate_on_submit():
-        db = webdb.session()
-        user = db.scalar(
-            select(User).where(User.email == (form.email.data or "").strip().lower(), User.active)
-        )
+        email = (form.email.data or "").strip().lower()
+        by_email, by_address = _throttles()
+        address = [request.remote_addr or ""]
+        if by_email.blocked([email]) or by_address.blocked(address):
+            # Refused before the password is looked at: guessing costs the server nothing.
+            form.password.errors = [
+                "Too many sign-in attempts. Wait a few minutes, then try again."
+            ]
+            return render_template("auth/login.html", form=form), 429
+        # Counted before the check, so that guesses sent at the same moment cannot all
+        # slip under the limit while the first ones are still being hashed.
+        by_email.failed([email])
+        by_address.failed(address)
+        user = webdb.session().scalar(select(User).where(User.email == email, User.active))
         hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
         if user is not None and check_password_hash(hashed, form.password.data or ""):
+            by_email.succeeded([email])
             session.clear()
             session["uid"] = user.public_id
             return redirect(_safe_next(request.args.get("next")))
