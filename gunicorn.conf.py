@@ -18,15 +18,15 @@ loglevel = os.environ.get("KIOSK_LOG_LEVEL", "info")
 
 def post_worker_init(worker):
     """Start delivery in this worker once the app is loaded (create_app starts no threads)."""
-    from kiosk.notify.inprocess import start
+    from kiosk.delivery import start_in_process
 
-    start(worker.wsgi)
+    start_in_process(worker.wsgi)
 
 
 def worker_exit(server, worker):
-    from kiosk.notify.inprocess import stop
+    from kiosk.delivery import stop_in_process
 
-    stop()
+    stop_in_process()
 
 
 # Several servers may run on one machine (tests, benchmarks); none needs gunicorn's

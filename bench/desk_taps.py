@@ -407,8 +407,8 @@ class Bench:
                     name=SCHOOL,
                     timezone="America/New_York",
                     office_phone="(555) 010-0001",
-                    level1_minutes=120,
-                    level2_minutes=240,
+                    level2_after_minutes=120,
+                    level3_after_minutes=240,
                 )
                 session.add(school)
                 session.flush()

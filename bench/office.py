@@ -592,8 +592,8 @@ class Bench:
                         name=f"School {i:03d}",
                         timezone="America/New_York",
                         office_phone=f"(555) 010-{i:04d}",
-                        level1_minutes=120,
-                        level2_minutes=240,
+                        level2_after_minutes=120,
+                        level3_after_minutes=240,
                     )
                     session.add(school)
                     session.flush()

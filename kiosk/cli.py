@@ -20,10 +20,8 @@ from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
+from kiosk.delivery import deliverer_for
 from kiosk.models import ROLES, School
-from kiosk.notify.channels import senders_from_settings
-from kiosk.notify.links import Links
-from kiosk.notify.worker import Deliverer, policy_from_settings
 from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
@@ -217,14 +215,14 @@ def contacts_add(
 @click.option("--school", required=True)
 @click.option(
     "--level2-after",
-    "level1_minutes",
+    "level2_after_minutes",
     type=click.IntRange(1, 240),
     default=None,
     help="Minutes after the tap before level 2 is alerted (default 3).",
 )
 @click.option(
     "--level3-after",
-    "level2_minutes",
+    "level3_after_minutes",
     type=click.IntRange(1, 480),
     default=None,
     help="Minutes after the tap before level 3 is alerted (default 10).",
@@ -240,16 +238,16 @@ def contacts_add(
 @click.option("--days", default=None, help="School days, Monday=0, e.g. 0,1,2,3,4.")
 def schools_routing(
     school: str,
-    level1_minutes: int | None,
-    level2_minutes: int | None,
+    level2_after_minutes: int | None,
+    level3_after_minutes: int | None,
     realert_minutes: int | None,
     hours: str | None,
     days: str | None,
 ) -> None:
     """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
     values = setup.RoutingInput(
-        level2_after_minutes=level1_minutes,
-        level3_after_minutes=level2_minutes,
+        level2_after_minutes=level2_after_minutes,
+        level3_after_minutes=level3_after_minutes,
         realert_minutes=realert_minutes,
         hours=hours,
         days=days,
@@ -258,8 +256,8 @@ def schools_routing(
         find_school(session, school)
         row = setup.set_routing(session, school, values)
         click.echo(
-            f"{row.name}: level 2 after {row.level1_minutes} min, level 3 after "
-            f"{row.level2_minutes} min, reminders every {row.realert_minutes} min; hours "
+            f"{row.name}: level 2 after {row.level2_after_minutes} min, level 3 after "
+            f"{row.level3_after_minutes} min, reminders every {row.realert_minutes} min; hours "
             f"{row.hours_open}-{row.hours_close} on days {row.school_days}"
         )
 
@@ -296,12 +294,7 @@ def enrollment_link(base_url: str, token: str) -> str:
 def outbox_run() -> None:
     """Deliver alerts in this process until stopped (for a dedicated worker)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    deliverer = Deliverer(
-        webdb.database(app).session_factory,
-        senders_from_settings(app.config),
-        policy=policy_from_settings(app.config),
-        links=Links.from_settings(app.config),
-    )
+    deliverer = deliverer_for(app)
     deliverer.start()
     stop = False
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, text
 from kiosk import webdb
 from kiosk.clock import now_utc
 from kiosk.models import OutboxMessage, WorkerHeartbeat
-from kiosk.notify.alerts import ALERT_KINDS
-from kiosk.notify.escalation import escalation_failures
+from kiosk.notify.outbox import ALERT_KINDS
+from kiosk.protocol.escalation import escalation_failures
 
 WAITING = ("pending", "sending")
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kiosk.localtime import clock_time
 from kiosk.models import (
     Acknowledgement,
     Contact,
@@ -20,7 +21,6 @@ from kiosk.models import (
     OutboxMessage,
     User,
 )
-from kiosk.notify.localtime import clock_time
 from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType
 from kiosk.protocol.encounters import facts_for
 from kiosk.protocol.scripts import STEPS, Block, ScriptPack
@@ -84,7 +84,7 @@ class EscalationState:
 
 def window_missed(encounter: Encounter, now: datetime) -> bool:
     """Say whether the first window passed (or an emergency alerted level 2) unacknowledged."""
-    window_end = encounter.started_at + timedelta(minutes=encounter.school.level1_minutes)
+    window_end = encounter.started_at + timedelta(minutes=encounter.school.level2_after_minutes)
     return (
         encounter.first_acknowledged_at is None
         and is_active(encounter.status)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from kiosk.notify.localtime import local
+from kiosk.localtime import local
 
 
 def init_app(app: Flask) -> None:

@@ -29,10 +29,12 @@ from kiosk.auth.devices import enroll, issue_enrollment
 from kiosk.auth.policy import DEVICE_COOKIE
 from kiosk.clock import now_utc
 from kiosk.db import make_engine, writing
+from kiosk.delivery import hooks_for
 from kiosk.demo import seed
 from kiosk.models import Base, Encounter, Kiosk, OutboxMessage, School
 from kiosk.notify.channels import SmtpSender, senders_from_settings
-from kiosk.notify.worker import Policy, deliver_due
+from kiosk.notify.sending import Policy
+from kiosk.notify.worker import deliver_due
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.webdb import database
 
@@ -259,6 +261,7 @@ def deliver(app: Flask, now: Any = None, parallel: int = 1, **policy: Any) -> in
         database(app).session_factory,
         senders_from_settings(app.config),
         now,
+        hooks=hooks_for(app),
         policy=Policy(**policy) if policy else None,
         parallel=parallel,
     )

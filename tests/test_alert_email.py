@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from kiosk.clock import now_utc
+from kiosk.delivery import hooks_for
+from kiosk.notify.deliverer import Deliverer
 from kiosk.notify.outbox import wake_event
-from kiosk.notify.worker import Deliverer, Policy
+from kiosk.notify.sending import Policy
 from kiosk.webdb import database
 from tests.conftest import (
     SmtpSink,
@@ -179,7 +181,8 @@ def test_running_deliverer_sends_right_after_commit(
         database(app).session_factory,
         senders_from_settings(app.config),
         policy=Policy(),
-        poll_seconds=30.0,  # far longer than the test waits: only the wake-up can deliver
+        poll_seconds=30.0,
+        hooks=hooks_for(app),  # far longer than the test waits: only the wake-up can deliver
     )
     deliverer.start()
     try:

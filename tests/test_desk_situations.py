@@ -749,8 +749,8 @@ def test_the_same_visit_goes_on_and_is_not_asked_again_at_once(
 def test_a_record_running_past_the_end_of_the_school_day_is_asked_about(
     app: Flask, desk: FlaskClient
 ) -> None:
+    from kiosk.localtime import local
     from kiosk.models import School
-    from kiosk.notify.localtime import local
 
     encounter = the_encounter(app)
     with database(app).session_factory() as session, session.begin():

@@ -73,7 +73,7 @@ def seed(app: Flask) -> list[Desk]:
         current_script_version(session, now_utc())
         schools = session.scalars(select(School).order_by(School.id)).all()
         for school in schools:
-            school.level1_minutes, school.level2_minutes = 120, 240
+            school.level2_after_minutes, school.level3_after_minutes = 120, 240
             # Always within hours: the level-1 contacts are the ones alerted, whenever it runs.
             school.hours_open, school.hours_close = "00:00", "23:59"
             school.school_days = "0,1,2,3,4,5,6"

@@ -10,11 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from kiosk import clock
+from kiosk.localtime import is_school_hours
 from kiosk.models import Encounter, OutboxMessage, School
-from kiosk.notify.alerts import contacts_for
-from kiosk.notify.escalation import escalate_due
 from kiosk.notify.links import Links
-from kiosk.notify.localtime import is_school_hours
+from kiosk.protocol.escalation import escalate_due
+from kiosk.protocol.routing import contacts_for
 from kiosk.webdb import database
 from tests.conftest import csrf_token, tap_start, the_encounter
 from tests.test_cli import run
@@ -219,7 +219,11 @@ def test_routing_command_sets_windows_and_hours(app: Flask, district: Any) -> No
     assert result.exit_code == 0, result.output
     with database(app).session_factory() as session:
         school = session.scalar(select(School).where(School.name == "Lincoln Elementary School"))
-        assert (school.level1_minutes, school.level2_minutes, school.realert_minutes) == (2, 6, 4)
+        assert (
+            school.level2_after_minutes,
+            school.level3_after_minutes,
+            school.realert_minutes,
+        ) == (2, 6, 4)
         assert (school.hours_open, school.hours_close, school.school_days) == (
             "06:30",
             "15:00",

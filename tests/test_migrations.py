@@ -6,6 +6,7 @@ import os
 import uuid
 from typing import Any
 
+from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -81,3 +82,39 @@ def test_upgrade_keeps_rows_written_under_the_first_revision(tmp_path: Any) -> N
         engine.dispose()
     assert tuple(school) == ("Old School", "07:00", 5)
     assert kiosk_school == 1
+
+
+def test_renaming_the_escalation_minutes_keeps_each_schools_minutes(tmp_path: Any) -> None:
+    """level1_minutes and level2_minutes are renamed, not dropped and added, both ways."""
+    url = f"sqlite:///{tmp_path / 'rename.db'}"
+    migrate.upgrade(url, "b024975e92cb")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO schools (public_id, name, timezone, office_phone, level1_minutes,"
+                " level2_minutes, realert_minutes, hours_open, hours_close, school_days,"
+                " created_at) VALUES ('p1', 'Oak School', 'UTC', '', 7, 19, 4, '07:00',"
+                " '17:00', '0,1,2,3,4', '2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+
+    def minutes(query: str) -> tuple[Any, ...]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                return tuple(connection.execute(text(query)).one())
+        finally:
+            engine.dispose()
+
+    migrate.upgrade(url)
+    migrate.check(url)
+    renamed = "SELECT name, level2_after_minutes, level3_after_minutes FROM schools"
+    assert minutes(renamed) == ("Oak School", 7, 19)
+    command.downgrade(migrate.alembic_config(url), "b024975e92cb")
+    assert minutes("SELECT name, level1_minutes, level2_minutes FROM schools") == (
+        "Oak School",
+        7,
+        19,
+    )

@@ -52,7 +52,11 @@ def test_routing_keeps_level_three_after_level_two(app: Flask, district: Any) ->
         SCHOOL,
         setup.RoutingInput(level2_after_minutes=2, hours="06:30-18:00", days="4,0,0"),
     )
-    assert (school.level1_minutes, school.hours_open, school.school_days) == (2, "06:30", "0,4")
+    assert (school.level2_after_minutes, school.hours_open, school.school_days) == (
+        2,
+        "06:30",
+        "0,4",
+    )
     for bad, message in (
         ({"hours": "18:00-06:30"}, "07:00-17:00"),
         ({"days": "7"}, r"0 \(Monday\)"),
@@ -74,7 +78,7 @@ def test_a_user_needs_known_roles_and_a_free_email(app: Flask, district: Any) ->
 
 
 def test_a_folder_of_zones_is_not_a_time_zone(app: Flask, district: Any) -> None:
-    from kiosk.notify.localtime import zone
+    from kiosk.localtime import zone
 
     with pytest.raises(setup.SetupError, match="unknown time zone 'America'"):
         attempt(app, setup.create_school, "Folder School", "America", "")

@@ -25,8 +25,8 @@ from kiosk.desk.common import (
     with_encounter,
     writing,
 )
+from kiosk.localtime import local
 from kiosk.models import Agent, Encounter, NamedPerson
-from kiosk.notify.localtime import local
 from kiosk.photos import discard_file
 from kiosk.protocol import capture
 from kiosk.protocol import encounters as ops

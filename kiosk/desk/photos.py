@@ -12,8 +12,8 @@ from kiosk import webdb
 from kiosk.auth.policy import current_kiosk
 from kiosk.clock import now_utc
 from kiosk.desk import forms
+from kiosk.localtime import clock_time
 from kiosk.models import Encounter, Photo
-from kiosk.notify.localtime import clock_time
 from kiosk.photos import Encoded, PhotoError, store_prepared
 from kiosk.photos import prepare_photo as prepare_photo_bytes
 from kiosk.protocol.events import Actor

@@ -48,8 +48,8 @@ from kiosk.desk.common import (
     with_encounter,
     writing,
 )
+from kiosk.localtime import local
 from kiosk.models import Encounter, Kiosk, User
-from kiosk.notify.localtime import local
 from kiosk.protocol import capture
 from kiosk.protocol import encounters as ops
 from kiosk.protocol import office as office_ops

@@ -32,10 +32,10 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     office_phone: Mapped[str] = mapped_column(String(40), default="")
-    # Escalation: level 2 is alerted this many minutes after the tap if nobody has
-    # acknowledged, level 3 after level3_minutes; then a re-alert every realert_minutes.
-    level1_minutes: Mapped[int] = mapped_column(Integer, default=3)
-    level2_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    # Escalation: if nobody has acknowledged, level 2 is alerted level2_after_minutes after
+    # the tap, level 3 level3_after_minutes after it; then a re-alert every realert_minutes.
+    level2_after_minutes: Mapped[int] = mapped_column(Integer, default=3)
+    level3_after_minutes: Mapped[int] = mapped_column(Integer, default=10)
     realert_minutes: Mapped[int] = mapped_column(Integer, default=5)
     # School hours in the school's time zone; outside them after-hours contacts take level 1.
     hours_open: Mapped[str] = mapped_column(String(5), default="07:00")

@@ -1,27 +1,25 @@
-"""In-process delivery: one deliverer thread per server process, when KIOSK_DELIVERY=inprocess."""
+"""In-process delivery: one deliverer thread per server process, when KIOSK_DELIVERY=inprocess.
+
+The deliverer is built by the caller (kiosk/delivery.py), which wires in the domain's hooks.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask
 
-from kiosk.notify.channels import senders_from_settings
-from kiosk.notify.links import Links
-from kiosk.notify.worker import Deliverer, policy_from_settings
-from kiosk.webdb import database
+from kiosk.notify.deliverer import Deliverer
 
 _deliverer: Deliverer | None = None
 
 
-def start(app: Flask) -> Deliverer | None:
+def start(app: Flask, build: Callable[[Flask], Deliverer]) -> Deliverer | None:
+    """Build this process's deliverer with `build` and start it (once, and only if on)."""
     global _deliverer
     if app.config["DELIVERY"] != "inprocess" or _deliverer is not None:
         return _deliverer
-    _deliverer = Deliverer(
-        database(app).session_factory,
-        senders_from_settings(app.config),
-        policy=policy_from_settings(app.config),
-        links=Links.from_settings(app.config),
-    )
+    _deliverer = build(app)
     _deliverer.start()
     return _deliverer
 

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from kiosk.db import HANDOFF_KEY, after_commit
 from kiosk.models import OutboxMessage
 
+# The kinds of row that alert someone to an encounter (as opposed to the follow-up or a
+# stand-down): the ones the domain escalates on when they fail, and /healthz watches.
+ALERT_KINDS = ("alert", "escalation", "realert", "exigency")
 # Set after a commit that added rows, so a waiting deliverer starts at once.
 wake_event = threading.Event()
 # A row handed to this process's deliverer at enqueue is leased for this long: long enough

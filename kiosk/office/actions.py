@@ -26,6 +26,7 @@ from kiosk.auth.policy import (
     login_required,
 )
 from kiosk.clock import now_utc
+from kiosk.localtime import clock_time, local, zone
 from kiosk.models import (
     Contact,
     Encounter,
@@ -33,7 +34,6 @@ from kiosk.models import (
     User,
 )
 from kiosk.notify.links import AckLinkError, read_ack_token
-from kiosk.notify.localtime import clock_time, local, zone
 from kiosk.office import forms
 from kiosk.office.blueprint import bp
 from kiosk.office.common import audit_view, find, office_actor, office_user

@@ -16,9 +16,9 @@ from kiosk.clock import now_utc
 from kiosk.db import locked
 from kiosk.models import Encounter, OutboxMessage, School, User
 from kiosk.models.delivery import OUTBOX_STATUSES
-from kiosk.notify.escalation import RETRY_FAILED_SECONDS, FailedEscalation, failing_escalations
-from kiosk.notify.worker import RETRYABLE, retry_now
+from kiosk.notify.leases import RETRYABLE, retry_now
 from kiosk.office.blueprint import bp
+from kiosk.protocol.escalation import RETRY_FAILED_SECONDS, FailedEscalation, failing_escalations
 
 PAGE_ROWS = 200
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from kiosk import audit, webdb
 from kiosk.auth.policy import can_view_photos, current_user, login_required
 from kiosk.clock import now_utc
+from kiosk.localtime import local
 from kiosk.models import Encounter, Photo
-from kiosk.notify.localtime import local
 from kiosk.office.blueprint import bp
 from kiosk.photos import PhotoMismatch, PhotoUnavailable, open_photo
 

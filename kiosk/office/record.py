@@ -15,6 +15,7 @@ from sqlalchemy import select
 from kiosk import reads, webdb
 from kiosk.auth.forms import EmptyForm
 from kiosk.clock import now_utc
+from kiosk.localtime import clock_time, local
 from kiosk.models import (
     Acknowledgement,
     Contact,
@@ -25,7 +26,6 @@ from kiosk.models import (
     OutboxMessage,
     ScriptVersion,
 )
-from kiosk.notify.localtime import clock_time, local
 from kiosk.office import forms
 from kiosk.office.photos import first_document_photo, office_photo_context
 from kiosk.protocol import capture

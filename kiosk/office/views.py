@@ -20,12 +20,12 @@ from kiosk.auth.policy import (
     login_required,
 )
 from kiosk.clock import now_utc
+from kiosk.localtime import local
 from kiosk.models import (
     Encounter,
     EncounterEvent,
     OutboxMessage,
 )
-from kiosk.notify.localtime import local
 from kiosk.office.blueprint import bp
 from kiosk.office.common import audit_view, find, office_user, visible
 from kiosk.office.photos import office_photo_context

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk import vocabulary
+from kiosk.localtime import local
 from kiosk.models import Agent, Document, Encounter, LateAddition, NamedPerson
-from kiosk.notify import alerts
 from kiosk.notify.links import Links
-from kiosk.notify.localtime import local
+from kiosk.protocol import routing
 from kiosk.protocol.documents import (
     DOC_LABELS,
     DocType,
@@ -368,7 +368,7 @@ def send_followup(session: Session, encounter: Encounter, now: datetime, links: 
     document = DOC_LABELS.get(DocType(impression), impression) if impression else "not recorded"
     exigency = {True: "yes", False: "no", None: "not recorded"}[encounter.exigency]
     kinds = [k for k in encounter.request_kinds.split(",") if k]
-    rows = alerts.enqueue_followup(session, encounter, links, now, kinds, document, exigency)
+    rows = routing.enqueue_followup(session, encounter, links, now, kinds, document, exigency)
     encounter.followup_sent = True
     record_event(
         session,
@@ -428,12 +428,12 @@ def save_exigency(
     if changed:
         record_event(session, encounter, "exigency_recorded", actor, now, changed)
     if encounter.exigency and not was_declared:
-        rows = alerts.enqueue_exigency(session, encounter, links, now)
+        rows = routing.enqueue_exigency(session, encounter, links, now)
         if encounter.escalation_level < 2:
             encounter.escalation_level = 2
             if encounter.first_acknowledged_at is None:
                 encounter.next_escalation_at = encounter.started_at + timedelta(
-                    minutes=encounter.school.level2_minutes
+                    minutes=encounter.school.level3_after_minutes
                 )
         record_event(
             session,

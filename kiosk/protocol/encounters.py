@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session, object_session
 
 from kiosk import vocabulary
 from kiosk.db import locked
+from kiosk.localtime import local
 from kiosk.models import (
     Document,
     Encounter,
     Kiosk,
 )
-from kiosk.notify import alerts
 from kiosk.notify.links import Links
-from kiosk.notify.localtime import local
+from kiosk.protocol import routing
 from kiosk.protocol import scripts as script_rules
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.scriptstore import current_script_version
@@ -114,7 +114,7 @@ def start_encounter(
         script_version_id=version.id,
     )
     encounter.school = kiosk.school
-    encounter.next_escalation_at = now + timedelta(minutes=kiosk.school.level1_minutes)
+    encounter.next_escalation_at = now + timedelta(minutes=kiosk.school.level2_after_minutes)
     session.add(encounter)
     session.flush()
     record_event(
@@ -125,7 +125,7 @@ def start_encounter(
         now,
         {"channel": channel, "place": place},
     )
-    rows = alerts.enqueue_alert(session, encounter, links, now, level=1, new_encounter=True)
+    rows = routing.enqueue_alert(session, encounter, links, now, level=1, new_encounter=True)
     record_event(
         session,
         encounter,
@@ -166,7 +166,7 @@ def set_channel(
         return changed
     record_event(session, encounter, "channel_changed", actor, now, changed)
     if "place" in changed and encounter.place in OFFSITE_PLACES:
-        rows = alerts.enqueue_place_alert(session, encounter, links, now)
+        rows = routing.enqueue_place_alert(session, encounter, links, now)
         if rows:
             record_event(
                 session,
@@ -292,7 +292,7 @@ def stand_down(
     encounter.status = move(encounter.status, Status.STOOD_DOWN)
     encounter.stood_down_at = now
     encounter.desk_closed_at = now
-    rows = alerts.enqueue_stand_down(session, encounter, links, now)
+    rows = routing.enqueue_stand_down(session, encounter, links, now)
     record_event(
         session,
         encounter,

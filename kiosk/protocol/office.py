@@ -71,7 +71,7 @@ def acknowledge(
     first = encounter.first_acknowledged_at is None
     if first:
         encounter.first_acknowledged_at = now
-        window = timedelta(minutes=encounter.school.level1_minutes)
+        window = timedelta(minutes=encounter.school.level2_after_minutes)
         encounter.acknowledged_late = now - encounter.started_at > window
         encounter.next_escalation_at = None
         if encounter.status == Status.OPEN:
@@ -276,7 +276,11 @@ def reopen(session: Session, encounter: Encounter, actor: Actor, now: datetime) 
     encounter.status = move(encounter.status, Status.ACKNOWLEDGED if acknowledged else Status.OPEN)
     if not acknowledged:
         school = encounter.school
-        minutes = school.level1_minutes if encounter.escalation_level < 2 else school.level2_minutes
+        minutes = (
+            school.level2_after_minutes
+            if encounter.escalation_level < 2
+            else school.level3_after_minutes
+        )
         encounter.next_escalation_at = max(encounter.started_at + timedelta(minutes=minutes), now)
     record_event(
         session,

@@ -173,10 +173,10 @@ def set_routing(session: Session, school_name: str, values: RoutingInput) -> Sch
     """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
     school = find_school(session, school_name)
     if values.level2_after_minutes is not None:
-        school.level1_minutes = values.level2_after_minutes
+        school.level2_after_minutes = values.level2_after_minutes
     if values.level3_after_minutes is not None:
-        school.level2_minutes = values.level3_after_minutes
-    if school.level2_minutes <= school.level1_minutes:
+        school.level3_after_minutes = values.level3_after_minutes
+    if school.level3_after_minutes <= school.level2_after_minutes:
         raise SetupError("level 3 must come after level 2")
     if values.realert_minutes is not None:
         school.realert_minutes = values.realert_minutes

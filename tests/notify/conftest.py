@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kiosk.notify.escalation import reset_escalation_failures
+from kiosk.protocol.escalation import reset_escalation_failures
 
 
 @pytest.fixture(autouse=True)

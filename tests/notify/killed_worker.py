@@ -13,6 +13,7 @@ import sys
 from datetime import datetime
 
 from kiosk import create_app
+from kiosk.delivery import hooks_for
 from kiosk.notify.channels import Outgoing, Sender, senders_from_settings
 from kiosk.notify.worker import deliver_due
 from kiosk.webdb import database
@@ -37,7 +38,7 @@ def main() -> None:
     senders = senders_from_settings(app.config)
     senders["email"] = DieAfterSend(senders["email"])
     # One at a time, so exactly one message is between "accepted" and "marked sent".
-    deliver_due(database(app).session_factory, senders, now, parallel=1)
+    deliver_due(database(app).session_factory, senders, now, hooks=hooks_for(app), parallel=1)
     sys.exit(3)  # not reached: the first accepted message kills the process
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from kiosk import create_app
 from kiosk.auth.policy import DEVICE_COOKIE
 from kiosk.db import HANDOFF_KEY
-from kiosk.notify import inprocess
+from kiosk.delivery import start_in_process
 from kiosk.webdb import database
 from tests.conftest import tap_start
 
@@ -34,7 +34,7 @@ def die_once_handed_over(session: Session) -> None:
 def main() -> None:
     settings: dict[str, Any] = json.loads(sys.argv[1])
     app = create_app({**settings, "DELIVERY": "inprocess"})
-    deliverer = inprocess.start(app)  # what gunicorn's post_worker_init does
+    deliverer = start_in_process(app)  # what gunicorn's post_worker_init does
     assert deliverer is not None
     deadline = time.monotonic() + 10
     while deliverer.rounds == 0:  # its first round: from now on taps are leased to it

@@ -27,19 +27,22 @@ from kiosk import clock
 from kiosk.auth.devices import enroll, issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.db import writing
+from kiosk.delivery import hooks_for
 from kiosk.models import Contact, Encounter, EncounterEvent, OutboxMessage, School
 from kiosk.notify import outbox as outbox_module
 from kiosk.notify.channels import Outgoing, Sender, senders_from_settings
-from kiosk.notify.escalation import (
+from kiosk.notify.deliverer import Deliverer
+from kiosk.notify.links import Links
+from kiosk.notify.outbox import HANDOFF_LEASE_SECONDS
+from kiosk.notify.sending import LEASE_SECONDS
+from kiosk.notify.worker import Engine
+from kiosk.protocol.escalation import (
     RETRY_FAILED_SECONDS,
     escalate_due,
     escalation_failures,
     escalation_failures_total,
     failing_escalations,
 )
-from kiosk.notify.links import Links
-from kiosk.notify.outbox import HANDOFF_LEASE_SECONDS
-from kiosk.notify.worker import LEASE_SECONDS, Deliverer, Engine
 from kiosk.webdb import database
 from tests.conftest import (
     SmtpSink,
@@ -139,8 +142,11 @@ def test_a_deliverer_whose_lease_ran_out_mid_send_changes_nothing(
     together = threading.Barrier(2)
     a_sending, b_sending, b_done = threading.Event(), threading.Event(), threading.Event()
     sender_a = TogetherSender(smtp, together, a_sending, then=b_done)
-    a = Engine(factory, {"email": sender_a}, owner="a")
-    b = Engine(factory, {"email": TogetherSender(smtp, together, b_sending)}, owner="b")
+    hooks = hooks_for(app)
+    a = Engine(factory, {"email": sender_a}, hooks=hooks, owner="a")
+    b = Engine(
+        factory, {"email": TogetherSender(smtp, together, b_sending)}, hooks=hooks, owner="b"
+    )
     t0 = row.created_at
     # A's lease runs out while it sends: a minute later B finds the row due again.
     b_at = t0 + timedelta(seconds=LEASE_SECONDS + 1)
@@ -151,7 +157,7 @@ def test_a_deliverer_whose_lease_ran_out_mid_send_changes_nothing(
 
     thread_a = threading.Thread(target=run, args=("a", a, t0))
     thread_b = threading.Thread(target=run, args=("b", b, b_at))
-    with caplog.at_level(logging.WARNING, logger="kiosk.notify.worker"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.notify"):
         thread_a.start()
         assert a_sending.wait(WAIT)  # A claimed the row and is about to send it
         thread_b.start()  # B claims it too; both sends are released together
@@ -196,12 +202,13 @@ def test_a_handed_over_row_whose_lease_was_taken_is_not_sent(
     a = Engine(
         database(app).session_factory,
         senders_from_settings(app.config),
+        hooks=hooks_for(app),
         owner="a",
         clock=lambda: late,
     )
     [message] = a.handed(handoff.drain())  # still leased to A when it looks
     assert deliver(app, now=late) == 1  # but another deliverer takes it over first
-    with caplog.at_level(logging.WARNING, logger="kiosk.notify.worker"):
+    with caplog.at_level(logging.WARNING, logger="kiosk.notify"):
         assert a.send(message) is None
     [row] = rows(app)
     assert row.status == "sent" and row.lease_owner != "a"
@@ -227,11 +234,13 @@ def test_a_row_that_cannot_be_marked_leaves_the_others_marked(
     factory = database(app).session_factory
     with (
         refused(app, "UPDATE", "outbox_messages", f"NEW.id = {bad.id} AND NEW.status = 'sent'"),
-        caplog.at_level(logging.WARNING, logger="kiosk.notify.worker"),
+        caplog.at_level(logging.WARNING, logger="kiosk.notify"),
     ):
         if pipeline:
             # The production pipeline: all three go out at once and are marked together.
-            deliverer = Deliverer(factory, senders_from_settings(app.config), poll_seconds=0.05)
+            deliverer = Deliverer(
+                factory, senders_from_settings(app.config), poll_seconds=0.05, hooks=hooks_for(app)
+            )
             deliverer.start()
             try:
                 deadline = time.monotonic() + WAIT
@@ -281,7 +290,7 @@ def test_a_poison_encounter_is_logged_and_counted_and_the_others_escalate(
     # The database refuses every event of the poison encounter, so its escalation fails.
     with (
         refused(app, "INSERT", "encounter_events", f"NEW.encounter_id = {poison.id}"),
-        caplog.at_level(logging.ERROR, logger="kiosk.notify.escalation"),
+        caplog.at_level(logging.ERROR, logger="kiosk.protocol.escalation"),
     ):
         assert escalate_due(factory, links, at) == 2
         assert escalate_due(factory, links, at) == 0  # tried again only after a pause
@@ -293,7 +302,7 @@ def test_a_poison_encounter_is_logged_and_counted_and_the_others_escalate(
     [failure] = failing_escalations()
     assert (failure.encounter_id, failure.public_id) == (poison.id, poison.public_id)
     assert failure.at == at
-    [logged] = [r.getMessage() for r in caplog.records if r.name == "kiosk.notify.escalation"]
+    [logged] = [r.getMessage() for r in caplog.records if r.name == "kiosk.protocol.escalation"]
     assert logged.startswith(f"escalation of encounter {poison.id} failed (")
     no_addresses_logged(caplog)
 
@@ -371,7 +380,10 @@ def test_an_alert_handed_to_a_worker_killed_after_the_tap_goes_out_seconds_later
     clock.set_offset((row.lease_until - now_utc()).total_seconds() + 1)
     assert now_utc() < row.created_at + timedelta(seconds=LEASE_SECONDS)
     deliverer = Deliverer(
-        database(app).session_factory, senders_from_settings(app.config), poll_seconds=0.05
+        database(app).session_factory,
+        senders_from_settings(app.config),
+        poll_seconds=0.05,
+        hooks=hooks_for(app),
     )
     deliverer.start()
     try:
@@ -442,7 +454,11 @@ def test_a_deliverer_claims_only_as_many_rows_as_it_has_free_senders(
     both_sending, go = threading.Barrier(free + 1), threading.Event()
     held = HeldSender(senders_from_settings(app.config)["email"], go, arrive=both_sending)
     deliverer = Deliverer(
-        database(app).session_factory, {"email": held}, poll_seconds=0.02, parallel=free
+        database(app).session_factory,
+        {"email": held},
+        poll_seconds=0.02,
+        hooks=hooks_for(app),
+        parallel=free,
     )
     deliverer.start()
     try:
@@ -459,7 +475,7 @@ def test_a_deliverer_claims_only_as_many_rows_as_it_has_free_senders(
     finally:
         deliverer.stop()
     assert sorted(smtp_server.message_ids()) == sorted(map(message_id, rows(app)))
-    assert Engine(database(app).session_factory, {}).claim(now_utc(), 0) == []
+    assert Engine(database(app).session_factory, {}, hooks=hooks_for(app)).claim(now_utc(), 0) == []
 
 
 def test_a_stopping_deliverer_sends_what_it_started_and_gives_back_the_rest(
@@ -469,7 +485,11 @@ def test_a_stopping_deliverer_sends_what_it_started_and_gives_back_the_rest(
     go = threading.Event()
     held = HeldSender(senders_from_settings(app.config)["email"], go)
     deliverer = Deliverer(
-        database(app).session_factory, {"email": held}, poll_seconds=0.02, parallel=1
+        database(app).session_factory,
+        {"email": held},
+        poll_seconds=0.02,
+        hooks=hooks_for(app),
+        parallel=1,
     )
     deliverer.start()
     stopper = threading.Thread(target=deliverer.stop, kwargs={"timeout": WAIT})

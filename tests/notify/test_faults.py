@@ -22,11 +22,15 @@ from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.clock import now_utc
+from kiosk.delivery import hooks_for
 from kiosk.models import WorkerHeartbeat
 from kiosk.notify.channels import senders_from_settings
-from kiosk.notify.escalation import escalate_due
+from kiosk.notify.deliverer import Deliverer
+from kiosk.notify.leases import record_heartbeat
 from kiosk.notify.links import Links
-from kiosk.notify.worker import Deliverer, Policy, deliver_due, record_heartbeat
+from kiosk.notify.sending import Policy
+from kiosk.notify.worker import deliver_due
+from kiosk.protocol.escalation import escalate_due
 from kiosk.webdb import database
 from tests.conftest import (
     SmtpSink,
@@ -181,7 +185,9 @@ def test_a_dead_mail_server_costs_one_timeout_per_round_not_one_per_message(
         tap_start(enroll_client(app, schools[i % 2])[0])
     factory = database(app).session_factory
     started = time.perf_counter()
-    sent = deliver_due(factory, senders_from_settings(app.config), limit=20, parallel=4)
+    sent = deliver_due(
+        factory, senders_from_settings(app.config), hooks=hooks_for(app), limit=20, parallel=4
+    )
     elapsed = time.perf_counter() - started
     assert sent == 0
     # Twelve tries one after another would take 6 s; four at once, then the rest left
@@ -214,7 +220,8 @@ def test_smtp_down_during_fifty_encounters_then_each_alert_delivered_once(
     assert max(taps) < 0.75, f"slowest tap took {max(taps):.3f} s"
 
     factory = database(app).session_factory
-    assert deliver_due(factory, senders_from_settings(app.config), limit=100) == 0
+    hooks = hooks_for(app)
+    assert deliver_due(factory, senders_from_settings(app.config), hooks=hooks, limit=100) == 0
     waiting = rows(app)
     assert len(waiting) == 50 and {r.status for r in waiting} == {"pending"}
     assert all("ConnectionRefusedError" in (r.last_error or "") for r in waiting)
@@ -225,11 +232,16 @@ def test_smtp_down_during_fifty_encounters_then_each_alert_delivered_once(
         later = max(r.next_attempt_at for r in waiting) + timedelta(seconds=1)
         delivered = 0
         for _ in range(10):
-            sent = deliver_due(factory, senders_from_settings(app.config), later, limit=100)
+            sent = deliver_due(
+                factory, senders_from_settings(app.config), later, hooks=hooks, limit=100
+            )
             delivered += sent
             if sent == 0:
                 break
-        assert deliver_due(factory, senders_from_settings(app.config), later, limit=100) == 0
+        assert (
+            deliver_due(factory, senders_from_settings(app.config), later, hooks=hooks, limit=100)
+            == 0
+        )
     finally:
         controller.stop()
     assert delivered == 50
@@ -391,7 +403,7 @@ def test_running_deliverer_beats_and_keeps_healthz_ok(make_app: Any, district: A
         senders_from_settings(app.config),
         policy=Policy(),
         poll_seconds=0.1,
-        links=Links.from_settings(app.config),
+        hooks=hooks_for(app),
     )
     deliverer.start()
     try:
@@ -423,6 +435,7 @@ def test_running_deliverer_recovers_all_waiting_alerts_soon_after_the_server_ret
         senders_from_settings(app.config),
         policy=Policy(backoff_cap=30.0),
         poll_seconds=0.2,
+        hooks=hooks_for(app),
     )
     deliverer.start()
     sink = SmtpSink("127.0.0.1", port)

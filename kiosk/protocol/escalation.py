@@ -3,7 +3,8 @@
 The schedule lives on the encounter (next_escalation_at), so a restart loses nothing: any
 process that runs escalate_due() picks up whatever is due. Each encounter escalates in its
 own short transaction: one that fails is logged, counted and tried again a little later,
-and the others still escalate.
+and the others still escalate. An alert that fails for good brings the next level forward
+(alert_failed, called by the delivery engine through the hooks kiosk/delivery.py wires).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.db import unit_of_work
 from kiosk.models import Encounter
-from kiosk.notify import alerts
 from kiosk.notify.links import Links
+from kiosk.protocol import routing
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.state import Status
 
@@ -37,7 +38,7 @@ RETRY_FAILED_SECONDS = 30.0
 def level_due_at(encounter: Encounter, level: int) -> datetime:
     """When the given level is alerted if nobody has acknowledged (minutes from the tap)."""
     school = encounter.school
-    minutes = school.level1_minutes if level == 2 else school.level2_minutes
+    minutes = school.level2_after_minutes if level == 2 else school.level3_after_minutes
     return encounter.started_at + timedelta(minutes=minutes)
 
 
@@ -47,7 +48,7 @@ def escalate(session: Session, encounter: Encounter, links: Links, now: datetime
     level = encounter.escalation_level
     while level < LAST_LEVEL:
         level += 1
-        rows = alerts.enqueue_alert(session, encounter, links, now, level=level)
+        rows = routing.enqueue_alert(session, encounter, links, now, level=level)
         encounter.escalation_level = level
         if level < LAST_LEVEL:
             encounter.next_escalation_at = max(level_due_at(encounter, level + 1), now)
@@ -68,7 +69,7 @@ def escalate(session: Session, encounter: Encounter, links: Links, now: datetime
             session, encounter, "escalation_level_empty", Actor.system(), now, {"level": level}
         )
     encounter.realerts += 1
-    rows = alerts.enqueue_reminder(session, encounter, links, now, encounter.realerts)
+    rows = routing.enqueue_reminder(session, encounter, links, now, encounter.realerts)
     encounter.next_escalation_at = now + timedelta(minutes=school.realert_minutes)
     record_event(
         session,
@@ -79,6 +80,29 @@ def escalate(session: Session, encounter: Encounter, links: Links, now: datetime
         {"reminder": encounter.realerts, "messages": [row.idempotency_key for row in rows]},
     )
     return f"reminder {encounter.realerts}"
+
+
+def alert_failed(session: Session, encounter_id: int, now: datetime) -> bool:
+    """An alert nobody will receive: the next escalation round escalates at once.
+
+    Only while a higher level remains: past the last level, reminders keep their own
+    schedule, so a contact that always fails cannot set off a reminder every round. Runs in
+    the transaction that marks the row failed; say whether the escalation was brought
+    forward (the deliverer then runs its next round, escalate_due() first, right away).
+    """
+    pulled = session.execute(
+        update(Encounter)
+        .where(
+            Encounter.id == encounter_id,
+            Encounter.status == Status.OPEN,
+            Encounter.first_acknowledged_at.is_(None),
+            Encounter.escalation_level < LAST_LEVEL,
+            or_(Encounter.next_escalation_at.is_(None), Encounter.next_escalation_at > now),
+        )
+        .values(next_escalation_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(pulled.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
