@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Encounter, Photo
-from kiosk.protocol.capture import first_document
+from kiosk.protocol.document_record import first_document
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.state import is_active
 

@@ -28,7 +28,7 @@ from kiosk.desk.common import (
 from kiosk.localtime import local
 from kiosk.models import Agent, Encounter, NamedPerson
 from kiosk.photos import discard_file
-from kiosk.protocol import capture
+from kiosk.protocol import capture, document_record
 from kiosk.protocol import encounters as ops
 from kiosk.protocol.documents import (
     TRIAGE_QUESTIONS,
@@ -179,8 +179,8 @@ def _request_page(encounter: Encounter, form: forms.RequestForm, status: int) ->
 
 def _document_form(encounter: Encounter) -> forms.DocumentForm:
     db = webdb.session()
-    current = capture.first_document(db, encounter)
-    answers = capture.stored_answers(current)
+    current = document_record.first_document(db, encounter)
+    answers = document_record.stored_answers(current)
     data: dict[str, Any] = {**answers.to_dict()}
     if current is not None:
         for name in ("issuer", "case_number", "dates", "names_addresses", "matches_school"):
@@ -203,12 +203,12 @@ def document(encounter: Encounter) -> Any:
         status = INVALID if form.errors else 200
         return _document_page(encounter, form, status)
     actor = desk_actor(encounter)
-    pick = capture.pick_by_key(request.form.get("pick"))
+    pick = document_record.pick_by_key(request.form.get("pick"))
     # The photo first: checked and re-encoded before the write lock is taken.
     prepared = prepare_photo(form)
     before = top_situation(encounter, "document")
-    answers = capture.answers_from(form.data)
-    details = capture.DocumentDetailsInput(
+    answers = document_record.answers_from(form.data)
+    details = document_record.DocumentDetailsInput(
         issuer=form.issuer.data,
         case_number=form.case_number.data,
         dates=form.dates.data,
@@ -219,7 +219,7 @@ def document(encounter: Encounter) -> Any:
     try:
         with writing(encounter) as (db, current):
             now = now_utc()
-            capture.save_triage(
+            document_record.save_triage(
                 db,
                 current,
                 actor,
@@ -229,7 +229,7 @@ def document(encounter: Encounter) -> Any:
                 names_person=form.names_person.data or None,
                 pick=pick,
             )
-            capture.save_document_details(db, current, actor, now, details)
+            document_record.save_document_details(db, current, actor, now, details)
             if prepared is not None:
                 photo_added = keep_photo(db, current, form, prepared, actor)
             after = top_situation(current, "document")
@@ -254,7 +254,7 @@ def _document_page(encounter: Encounter, form: forms.DocumentForm, status: int) 
     from kiosk.desk.photos import photo_list
 
     impression = encounter.doc_confirmed_type or encounter.doc_first_impression
-    current = capture.first_document(webdb.session(), encounter)
+    current = document_record.first_document(webdb.session(), encounter)
     return page(
         "document",
         encounter,

@@ -28,7 +28,7 @@ from kiosk.models import (
 )
 from kiosk.office import forms
 from kiosk.office.photos import first_document_photo, office_photo_context
-from kiosk.protocol import capture
+from kiosk.protocol import document_record
 from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
 from kiosk.protocol.scriptstore import pack_by_id, pack_for
@@ -104,7 +104,7 @@ def record_context(encounter: Encounter) -> dict[str, Any]:
     return {
         "encounter": encounter,
         "school": encounter.school,
-        "document": capture.first_document(db, encounter),
+        "document": document_record.first_document(db, encounter),
         "doc_labels": {t.value: label for t, label in DOC_LABELS.items()},
         "request_labels": dict(REQUEST_KINDS),
         "relations": dict(RELATIONS),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Acknowledgement, DeskMessage, Document, Encounter
-from kiosk.protocol.capture import ensure_document
+from kiosk.protocol.document_record import ensure_document
 from kiosk.protocol.documents import DocType
 from kiosk.protocol.encounters import OperationError
 from kiosk.protocol.events import Actor, record_event
