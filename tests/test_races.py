@@ -332,3 +332,68 @@ def test_a_unit_of_work_inside_another_fails_instead_of_hanging(app: Flask) -> N
         outer.scalars(select(School)).all()
         with pytest.raises(WriterLockError), unit_of_work(factory) as inner:
             inner.scalars(select(School)).all()
+
+
+def test_taps_write_beside_an_outbox_worker_in_another_process(
+    make_app: Any, district: Any, tmp_path: Any
+) -> None:
+    """The SQLite writer lock between processes: a real `flask --app app outbox run` claims
+    and marks rows while desks tap in this process; every tap answers, nothing is locked out,
+    and every alert reaches the SMTP server once."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from tests.conftest import running_smtp, smtp_settings
+
+    with running_smtp() as smtp:
+        app = make_app(**smtp_settings(smtp))
+        url = app.config["DATABASE_URL"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
+        env.update(
+            {
+                "KIOSK_DATABASE_URL": url,
+                "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
+                "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
+                "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
+                "KIOSK_SMTP_HOST": smtp.host,
+                "KIOSK_SMTP_PORT": str(smtp.port),
+                "KIOSK_SMTP_STARTTLS": "0",
+                "KIOSK_MAIL_FROM": "alerts@district.test",
+                "KIOSK_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+            }
+        )
+        root = Path(__file__).resolve().parents[1]
+        log = (tmp_path / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [str(root / ".venv" / "bin" / "flask"), "--app", "app", "outbox", "run"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            clients = [enroll_client(app, LINCOLN)[0] for _ in range(8)]
+            pages = [c.get("/desk/").get_data(as_text=True) for c in clients]
+            answers = together(
+                *[
+                    (lambda c=c, p=p: c.post("/desk/start", data=start_fields(p)))
+                    for c, p in zip(clients, pages, strict=True)
+                ]
+            )
+            assert [a.status_code for a in answers] == [302] * len(clients)
+            deadline = time.monotonic() + 30
+            while len(set(smtp.message_ids())) < len(clients):
+                assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+                assert time.monotonic() < deadline, "the worker did not deliver every alert"
+                smtp.received.wait(0.2)
+                smtp.received.clear()
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=15)
+            log.close()
+        assert len(smtp.message_ids()) == len(set(smtp.message_ids())) == len(clients)
+        assert "database is locked" not in (tmp_path / "worker.log").read_text()
