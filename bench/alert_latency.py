@@ -33,385 +33,77 @@ killed on exit, error or timeout.
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
-import http.client
 import itertools
-import json
-import math
 import os
 import re
-import resource
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin").is_dir() else Path(sys.executable).parent
+try:
+    from bench.harness import (
+        BIN,
+        CSRF_RE,
+        PROCESSES,
+        BenchError,
+        KioskClient,
+        MailRecorder,
+        app_settings,
+        caller_environment,
+        cpu_seconds,
+        error_lines,
+        free_port,
+        gunicorn,
+        logger,
+        percentile,
+        rate_of,
+        run_bench,
+        run_cli,
+        start_smtp,
+        summary_ms,
+    )
+except ModuleNotFoundError:  # run as `python bench/alert_latency.py`: bench/ is on sys.path
+    from harness import (  # type: ignore[no-redef]
+        BIN,
+        CSRF_RE,
+        PROCESSES,
+        BenchError,
+        KioskClient,
+        MailRecorder,
+        app_settings,
+        caller_environment,
+        cpu_seconds,
+        error_lines,
+        free_port,
+        gunicorn,
+        logger,
+        percentile,
+        rate_of,
+        run_bench,
+        run_cli,
+        start_smtp,
+        summary_ms,
+    )
+
 SCHOOLS = ("Lincoln Elementary School", "Riverside Middle School")
-MAIL_FROM = "alerts@district.test"
 TARGETS = {"p95_ms": 250.0, "ratio_to_floor": 0.3, "signin_flood_ratio": 1.5}
 # Wrong-password sign-ins posted without pause while the desks tap (the flood run).
 FLOOD_THREADS = 8
 FLOOD_EMAIL = "dana.reyes@demo-district.example"
-# Settings the bench passes on to gunicorn (same for app and floor); other KIOSK_* are dropped.
-PASSED_SETTINGS = ("KIOSK_WORKERS", "KIOSK_THREADS", "KIOSK_LOG_LEVEL")
 
-NONCE_RE = re.compile(r'id="nonce" name="nonce" type="hidden" value="([^"]*)"')
-START_TOKEN_RE = re.compile(r'id="start_token" name="start_token" type="hidden" value="([^"]*)"')
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 LINK_RE = re.compile(r"(https?://\S+/enroll/[A-Za-z0-9_\-]+)")
-MESSAGE_ID_RE = re.compile(
-    rb"^Message-ID:\s*<([A-Za-z0-9_\-]+)\.(\d+)\.email\.(\w+)\.(\d+)\.(\d+)@[^>]*>",
-    re.MULTILINE | re.IGNORECASE,
-)
-STALE_CONNECTION = (
-    http.client.RemoteDisconnected,
-    http.client.CannotSendRequest,
-    http.client.ResponseNotReady,
-    ConnectionResetError,
-    BrokenPipeError,
-)
 
-
-def log(message: str) -> None:
-    print(f"[alert_latency {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process (client threads and the SMTP server share the 2 cores)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def summary_ms(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    return {
-        "p50": round(percentile(values, 50) * 1000, 1),
-        "p95": round(percentile(values, 95) * 1000, 1),
-        "p99": round(percentile(values, 99) * 1000, 1),
-        "max": round(max(values) * 1000, 1),
-    }
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not be run as set up."""
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Processes:
-    """Servers started by the bench, each in its own process group; all killed on exit."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen[bytes]] = []
-        self.lock = threading.Lock()
-
-    def start(self, command: list[str], env: dict[str, str], log_path: Path) -> Any:
-        with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        with self.lock:
-            self.running.append(process)
-        return process
-
-    def stop(self, process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-        """SIGTERM the server's group, wait, then SIGKILL whatever of the group is left.
-
-        The leader is only reaped after the group is killed: until then its pid (the group
-        id) cannot be reused, so the signals reach only processes this bench started.
-        """
-        try:
-            if process.returncode is None:  # not reaped yet: the group id is still ours
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                deadline = time.monotonic() + grace
-                while time.monotonic() < deadline and not _exited(process.pid):
-                    time.sleep(0.05)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)  # workers that outlived the arbiter
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(5)
-        finally:
-            with self.lock:
-                if process in self.running:
-                    self.running.remove(process)
-
-    def stop_all(self, grace: float = 5.0) -> None:
-        with self.lock:
-            processes = list(self.running)
-        for process in processes:
-            self.stop(process, grace)
-
-
-PROCESSES = Processes()
-
-
-def _exited(pid: int) -> bool:
-    """True once the child has exited, without reaping it."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
-    """Run a setup command to completion and return its stdout."""
-    result = subprocess.run(
-        args,
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(
-            f"{' '.join(args[:4])} failed ({result.returncode}): {result.stderr[-2000:]}"
-        )
-    return result.stdout
-
-
-@contextlib.contextmanager
-def app_environment(env: dict[str, str]) -> Iterator[None]:
-    """The app reads its settings from os.environ: lend it these for in-process setup."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def log_tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def wait_ready(port: int, process: Any, log_path: Path, timeout: float = 60) -> None:
-    """Wait for GET /healthz to answer 200 (bounded), or fail with the server log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"server exited ({process.returncode}):\n{log_tail(log_path)}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            status = connection.getresponse().status
-            connection.close()
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"server on port {port} not ready after {timeout}s:\n{log_tail(log_path)}")
-
-
-# --------------------------------------------------------------------------- SMTP
-
-
-class MailRecorder:
-    """aiosmtpd handler: note when each alert arrives, keyed by the encounter's public id."""
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.alerts: dict[str, float] = {}
-        self.alert_times: list[float] = []
-        self.duplicates = 0
-        self.other = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        at = time.perf_counter()
-        content = envelope.original_content or envelope.content or b""
-        if isinstance(content, str):
-            content = content.encode("utf-8", "replace")
-        match = MESSAGE_ID_RE.search(content)
-        with self.condition:
-            if match is None or match.group(3) != b"alert" or match.group(4) != b"1":
-                self.other += 1
-            else:
-                public_id = match.group(1).decode()
-                if public_id in self.alerts:
-                    self.duplicates += 1
-                else:
-                    self.alerts[public_id] = at
-                    self.alert_times.append(at)
-            self.condition.notify_all()
-        return "250 Message accepted for delivery"
-
-    def count(self) -> int:
-        with self.condition:
-            return len(self.alerts)
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        with self.condition:
-            while len(self.alerts) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.condition.wait(min(left, 0.5))
-        return True
-
-
-# --------------------------------------------------------------------------- HTTP client
-
-
-class KioskClient:
-    """One kiosk: its own keep-alive connection and cookie jar; no redirects followed."""
-
-    def __init__(self, port: int, timeout: float = 30.0) -> None:
-        self.port = port
-        self.timeout = timeout
-        self.cookies: dict[str, str] = {}
-        self.connection: http.client.HTTPConnection | None = None
-        self.last_used = 0.0
-        self.requests = 0
-        self.reconnects = 0
-
-    def close_connection(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        # gunicorn closes idle keep-alive connections after 2 s; don't race it.
-        if self.connection is not None and time.monotonic() - self.last_used > 1.5:
-            self.close_connection()
-        if self.connection is None:
-            self.connection = http.client.HTTPConnection(
-                "127.0.0.1", self.port, timeout=self.timeout
-            )
-            self.reconnects += 1
-        return self.connection
-
-    def _store_cookies(self, headers: list[str]) -> None:
-        for header in headers:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                expired = morsel["max-age"] == "0" or "1970" in morsel["expires"]
-                if expired or morsel.value == "":
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
-
-    def request(
-        self, method: str, path: str, form: dict[str, str] | None = None
-    ) -> tuple[int, str, str]:
-        """Send one request; return (status, Location, body). Retries once on a stale socket."""
-        body = urlencode(form) if form is not None else None
-        headers = {"Accept": "text/html"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for attempt in range(2):
-            connection = self._connection()
-            try:
-                connection.request(method, path, body=body, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-            except STALE_CONNECTION:
-                self.close_connection()
-                if attempt:
-                    raise
-                continue
-            except BaseException:
-                self.close_connection()
-                raise
-            self.last_used = time.monotonic()
-            self.requests += 1
-            self._store_cookies(response.headers.get_all("Set-Cookie") or [])
-            if response.will_close:
-                self.close_connection()
-            location = response.getheader("Location") or ""
-            return response.status, location, data.decode("utf-8", "replace")
-        raise AssertionError("unreachable")
-
-    def enroll(self, link: str) -> None:
-        path = urlsplit(link).path
-        status, _, page = self.request("GET", path)
-        match = CSRF_RE.search(page)
-        if status != 200 or match is None:
-            raise BenchError(f"enrollment page {status} without a CSRF token")
-        status, _, _ = self.request("POST", path, {"csrf_token": match.group(1)})
-        if status != 302 or "kiosk_device" not in self.cookies:
-            raise BenchError(f"enrollment answered {status} without a kiosk_device cookie")
-
-    def idle_fields(self) -> dict[str, str]:
-        """GET /desk/ and read the start control; close a leftover open encounter first."""
-        for _ in range(3):
-            status, _, page = self.request("GET", "/desk/")
-            nonce, token = NONCE_RE.search(page), START_TOKEN_RE.search(page)
-            if status == 200 and nonce and token:
-                return {"nonce": nonce.group(1), "start_token": token.group(1)}
-            if status == 200:
-                self.close_desk()  # an encounter is still open at this desk
-                continue
-            raise BenchError(f"GET /desk/ answered {status}")
-        raise BenchError("the desk never came back to the idle screen")
-
-    def start(self, fields: dict[str, str]) -> None:
-        status, location, _ = self.request(
-            "POST", "/desk/start", {**fields, "channel": "in_person"}
-        )
-        if status != 302 or not location.endswith("/desk/"):
-            raise BenchError(f"POST /desk/start answered {status} -> {location!r}")
-
-    def close_desk(self) -> None:
-        status, location, page = self.request("GET", "/desk/close")
-        match = CSRF_RE.search(page)
-        if status == 302 and location.endswith("/desk/"):
-            return  # nothing open
-        if status != 200 or match is None:
-            raise BenchError(f"GET /desk/close answered {status} without a CSRF token")
-        status, location, _ = self.request("POST", "/desk/close", {"csrf_token": match.group(1)})
-        if status != 302:
-            raise BenchError(f"POST /desk/close answered {status} -> {location!r}")
+log = logger("alert_latency")
 
 
 # --------------------------------------------------------------------------- loops
@@ -571,14 +263,6 @@ def open_loop(loop: Loop, clients: list[KioskClient], rate: float) -> LoopResult
     return loop.run(clients, body)
 
 
-def rate_of(starts: list[Start]) -> float:
-    """Completed iterations per second over the window the measured ones span."""
-    if not starts:
-        return 0.0
-    window = max(s.iteration_end for s in starts) - min(s.iteration_start for s in starts)
-    return len(starts) / window if window > 0 else 0.0
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -607,13 +291,8 @@ class Bench:
         self.recorder = MailRecorder()
         self.smtp_port = 0
         self.app_port = free_port()
-        self.base_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("KIOSK_") or k in PASSED_SETTINGS
-        }
-        self.base_env["PYTHONUNBUFFERED"] = "1"
-        self.base_env.pop("FLASK_APP", None)
+        # Passed on to gunicorn (same for app and floor): KIOSK_WORKERS, _THREADS, _LOG_LEVEL.
+        self.base_env = caller_environment()
         self.workers = int(self.base_env.get("KIOSK_WORKERS", "2"))
         self.threads = int(self.base_env.get("KIOSK_THREADS", "4"))
 
@@ -626,29 +305,12 @@ class Bench:
     # setup -----------------------------------------------------------------------------
 
     def start_smtp(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.smtp_port = free_port()
-        self.controller = Controller(
-            self.recorder, hostname="127.0.0.1", port=self.smtp_port, ready_timeout=10
-        )
-        self.controller.start()
+        self.controller = start_smtp(self.recorder)
+        self.smtp_port = self.controller.port
         log(f"SMTP server on 127.0.0.1:{self.smtp_port}")
 
     def app_env(self) -> dict[str, str]:
-        instance = self.tmp / "instance"
-        return {
-            **self.base_env,
-            "KIOSK_INSTANCE_PATH": str(instance),
-            "KIOSK_DATABASE_URL": f"sqlite:///{self.tmp / 'kiosk.db'}",
-            "KIOSK_DEMO": "1",
-            "KIOSK_BASE_URL": f"http://127.0.0.1:{self.app_port}",
-            "KIOSK_SMTP_HOST": "127.0.0.1",
-            "KIOSK_SMTP_PORT": str(self.smtp_port),
-            "KIOSK_SMTP_STARTTLS": "0",
-            "KIOSK_MAIL_FROM": MAIL_FROM,
-            "PORT": str(self.app_port),
-        }
+        return app_settings(self.base_env, self.tmp, self.app_port, self.smtp_port)
 
     def set_up_district(self) -> list[str]:
         """Keys, demo district and enough kiosks through the CLI; return enrollment links."""
@@ -677,21 +339,12 @@ class Bench:
     def server(self, name: str, target: str, env: dict[str, str]) -> Iterator[int]:
         port = int(env["PORT"])
         log_path = self.tmp / f"{name}.log"
-        # The control socket would default to ~/.gunicorn, shared with any other gunicorn.
-        config = self.options.gunicorn_config
-        command = [str(BIN / "gunicorn"), "-c", config, "--no-control-socket", target]
-        process = PROCESSES.start(command, env, log_path)
         try:
-            wait_ready(port, process, log_path)
-            log(f"{name}: gunicorn {self.workers}x{self.threads} gthread on 127.0.0.1:{port}")
-            yield port
+            with gunicorn(target, env, log_path, self.options.gunicorn_config):
+                log(f"{name}: gunicorn {self.workers}x{self.threads} gthread on 127.0.0.1:{port}")
+                yield port
         finally:
-            PROCESSES.stop(process)
-            errors = [
-                line
-                for line in log_tail(log_path, 200_000).splitlines()
-                if "Traceback" in line or "ERROR" in line or "WORKER TIMEOUT" in line
-            ]
+            errors = error_lines(log_path, 200_000)
             if errors:
                 log(f"{name}: {len(errors)} error lines in {log_path}, e.g. {errors[0]!r}")
 
@@ -1052,54 +705,6 @@ def parse_args(argv: list[str] | None) -> Options:
     return options
 
 
-def run_bench(
-    name: str,
-    bench: Any,
-    timeout: float,
-    report: Callable[[dict[str, Any]], str],
-    say: Callable[[str], None],
-) -> int:
-    """Run a benchmark under a watchdog; print one JSON line (the result or the error)."""
-    printed = threading.Lock()
-
-    def emit(payload: dict[str, Any]) -> None:
-        with printed:
-            print(json.dumps(payload), flush=True)
-
-    def on_timeout() -> None:
-        say(f"overall timeout ({timeout:g}s): stopping")
-        PROCESSES.stop_all(grace=2)
-        emit({"bench": name, "error": f"timed out after {timeout:g}s"})
-        os._exit(2)
-
-    interrupted = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if interrupted.is_set():  # already stopping: let the cleanup finish
-            return
-        interrupted.set()
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    watchdog = threading.Timer(timeout, on_timeout)
-    watchdog.daemon = True
-    watchdog.start()
-    atexit.register(PROCESSES.stop_all)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        result = bench.run()
-    except (Exception, KeyboardInterrupt) as exc:
-        traceback.print_exc(file=sys.stderr)
-        bench.cleanup()
-        watchdog.cancel()
-        emit({"bench": name, "error": f"{type(exc).__name__}: {exc}"})
-        return 1
-    bench.cleanup()
-    watchdog.cancel()
-    emit(result)
-    say(report(result))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     return run_bench(
@@ -1111,7 +716,6 @@ def main(argv: list[str] | None = None) -> int:
             f"ratio {result['ratio_to_floor']} (target >= {TARGETS['ratio_to_floor']:g}): "
             + ("meets targets" if result["meets_targets"] else "MISSES targets")
         ),
-        log,
     )
 
 

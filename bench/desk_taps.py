@@ -58,50 +58,51 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from bench.alert_latency import (
-        BIN,
+    from bench.harness import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        MAIL_DOMAIN,
         PROCESSES,
         BenchError,
+        Mailbox,
         app_environment,
+        app_settings,
+        caller_environment,
+        error_lines,
         free_port,
+        gunicorn,
         log_tail,
+        logger,
         percentile,
+        prepare_instance,
         run_bench,
-        run_cli,
+        start_smtp,
         summary_ms,
-        wait_ready,
     )
-    from bench.office import MAIL_DOMAIN, MAIL_FROM, Mailbox
 except ModuleNotFoundError:  # run as `python bench/desk_taps.py`: bench/ itself is on sys.path
-    from alert_latency import (  # type: ignore[no-redef]
-        BIN,
+    from harness import (  # type: ignore[no-redef]
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        MAIL_DOMAIN,
         PROCESSES,
         BenchError,
+        Mailbox,
         app_environment,
+        app_settings,
+        caller_environment,
+        error_lines,
         free_port,
+        gunicorn,
         log_tail,
+        logger,
         percentile,
+        prepare_instance,
         run_bench,
-        run_cli,
+        start_smtp,
         summary_ms,
-        wait_ready,
     )
-    from office import MAIL_DOMAIN, MAIL_FROM, Mailbox  # type: ignore[no-redef]
 
-# Settings passed on to gunicorn from the caller's environment; other KIOSK_* are dropped.
-PASSED_SETTINGS = ("KIOSK_WORKERS", "KIOSK_THREADS", "KIOSK_LOG_LEVEL")
 SCHOOL = "Lincoln Elementary School"
-# Debian's Chromium, never a downloaded one; the browser tests launch it the same way.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGET_MAX_TAPS = 3
 TARGET_SCRIPT_P95_MS = 300.0
 TARGET_NOTIFIED_P95_MS = 1000.0
@@ -185,8 +186,7 @@ QUICK_SITUATIONS = ("doc:dhs_warrant", "emergency", "parent", "phone")
 WARMUP_SITUATIONS = ("doc:court_search", "emergency", "staff", "phone")
 
 
-def log(message: str) -> None:
-    print(f"[desk_taps {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("desk_taps")
 
 
 def ms(value: float | None) -> float | None:
@@ -339,17 +339,10 @@ class Bench:
         self.browser: Any = None
         self.runs: list[Run] = []
         self.floor: list[FloorSample] = []
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("KIOSK_") or k in PASSED_SETTINGS
-        }
-        base.pop("FLASK_APP", None)
-        base["PYTHONUNBUFFERED"] = "1"
-        self.base_env = base
+        self.base_env = caller_environment()
         self.env: dict[str, str] = {}
-        self.workers = int(base.get("KIOSK_WORKERS", "2"))
-        self.threads = int(base.get("KIOSK_THREADS", "4"))
+        self.workers = int(self.base_env.get("KIOSK_WORKERS", "2"))
+        self.threads = int(self.base_env.get("KIOSK_THREADS", "4"))
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -357,33 +350,15 @@ class Bench:
     # setup -----------------------------------------------------------------------------
 
     def start_smtp(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.smtp_port = free_port()
-        self.controller = Controller(
-            self.mailbox, hostname="127.0.0.1", port=self.smtp_port, ready_timeout=10
-        )
-        self.controller.start()
-        self.env = {
-            **self.base_env,
-            "KIOSK_INSTANCE_PATH": str(self.tmp / "instance"),
-            "KIOSK_DATABASE_URL": f"sqlite:///{self.db_path}",
-            "KIOSK_DEMO": "1",
-            "KIOSK_BASE_URL": self.base_url,
-            "KIOSK_SMTP_HOST": "127.0.0.1",
-            "KIOSK_SMTP_PORT": str(self.smtp_port),
-            "KIOSK_SMTP_STARTTLS": "0",
-            "KIOSK_SMTP_TIMEOUT": "5",
-            "KIOSK_MAIL_FROM": MAIL_FROM,
-            "PORT": str(self.app_port),
-        }
+        self.controller = start_smtp(self.mailbox)
+        self.smtp_port = self.controller.port
+        self.env = app_settings(self.base_env, self.tmp, self.app_port, self.smtp_port, "5")
         log(f"SMTP server on 127.0.0.1:{self.smtp_port}")
 
     def set_up(self) -> str:
         """Keys, schema and one school with a contact; return the kiosk's enrollment link."""
         began = time.monotonic()
-        run_cli([str(BIN / "python"), "-m", "kiosk.keys"], self.env)
-        run_cli([str(BIN / "flask"), "--app", "app", "db", "upgrade"], self.env)
+        prepare_instance(self.env)
         with app_environment(self.env):
             token = self.seed()
         log(f"instance ready in {time.monotonic() - began:.1f}s")
@@ -430,14 +405,9 @@ class Bench:
 
     @contextlib.contextmanager
     def server(self) -> Iterator[Any]:
-        command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--no-control-socket"]
-        process = PROCESSES.start([*command, "app:app"], self.env, self.log_path)
-        try:
-            wait_ready(self.app_port, process, self.log_path)
+        with gunicorn("app:app", self.env, self.log_path) as process:
             log(f"gunicorn {self.workers}x{self.threads} gthread on {self.base_url}")
             yield process
-        finally:
-            PROCESSES.stop(process)
 
     def launch(self) -> Any:
         from playwright.sync_api import sync_playwright
@@ -719,11 +689,7 @@ class Bench:
             "loadavg_1m_start_end": [self.load_start, round(os.getloadavg()[0], 2)],
         }
         log("breakdown " + str(details))
-        errors = [
-            line
-            for line in log_tail(self.log_path, 500_000).splitlines()
-            if "Traceback" in line or "ERROR" in line or "WORKER TIMEOUT" in line
-        ]
+        errors = error_lines(self.log_path, 500_000)
         if errors:
             log(f"{len(errors)} error lines in the gunicorn log, e.g. {errors[0]!r}")
         return {
@@ -813,7 +779,6 @@ def main(argv: list[str] | None = None) -> int:
             f"p95 {result['p95_tap_to_notified_ms']} ms (target < {TARGET_NOTIFIED_P95_MS:g}): "
             + ("meets targets" if result["meets_targets"] else "MISSES targets")
         ),
-        log,
     )
 
 

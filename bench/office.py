@@ -48,14 +48,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import email
-import email.policy
 import json
 import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -67,43 +64,54 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 try:
-    from bench.alert_latency import (
-        BIN,
+    from bench.harness import (
         CSRF_RE,
+        MAIL_DOMAIN,
         PROCESSES,
         BenchError,
         KioskClient,
+        Mail,
+        Mailbox,
+        SmtpSwitch,
         app_environment,
+        app_settings,
+        caller_environment,
+        error_lines,
         free_port,
+        gunicorn,
         log_tail,
+        logger,
         percentile,
+        prepare_instance,
         run_bench,
-        run_cli,
         summary_ms,
-        wait_ready,
     )
 except ModuleNotFoundError:  # run as `python bench/office.py`: bench/ itself is on sys.path
-    from alert_latency import (  # type: ignore[no-redef]
-        BIN,
+    from harness import (  # type: ignore[no-redef]
         CSRF_RE,
+        MAIL_DOMAIN,
         PROCESSES,
         BenchError,
         KioskClient,
+        Mail,
+        Mailbox,
+        SmtpSwitch,
         app_environment,
+        app_settings,
+        caller_environment,
+        error_lines,
         free_port,
+        gunicorn,
         log_tail,
+        logger,
         percentile,
+        prepare_instance,
         run_bench,
-        run_cli,
         summary_ms,
-        wait_ready,
     )
 
-MAIL_DOMAIN = "district.test"
-MAIL_FROM = f"alerts@{MAIL_DOMAIN}"
 SMTP_TIMEOUT = "5"
 # Settings passed on to gunicorn from the caller's environment; other KIOSK_* are dropped.
 PASSED_SETTINGS = (
@@ -121,7 +129,6 @@ VERSION_RE = re.compile(r'data-version="([0-9a-f]*)"')
 # The start page itself carries an acknowledgement made before it was rendered.
 ACK_ON_PAGE_RE = re.compile(r'id="ack-state"[^>]*>\s*Acknowledged by')
 STATUS_PATH = "/desk/status.json?step=start"  # what the start page polls
-ACK_LINE = "Acknowledge (opens a page where you confirm):"
 ACK_DONE = "Acknowledged at"
 TARGET_ACK_P95_MS = 1000.0
 TARGET_DOWN_SLACK_RATIO = 0.5
@@ -132,15 +139,7 @@ UP_SETTLE_SECONDS = 30.0
 # A down burst's alerts after the working server is back: at most the cap plus this.
 DOWN_SETTLE_EXTRA_SECONDS = 45.0
 
-MESSAGE_ID_RE = re.compile(
-    rb"^Message-ID:\s*<([A-Za-z0-9_\-]+)\.(\d+)\.(\w+)\.(\w+)\.(\d+)\.(\d+)@[^>]*>",
-    re.MULTILINE | re.IGNORECASE,
-)
-TO_RE = re.compile(rb"^To:\s*(.+?)\r?$", re.MULTILINE | re.IGNORECASE)
-
-
-def log(message: str) -> None:
-    print(f"[office {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = logger("office")
 
 
 def ms(value: float | None) -> float | None:
@@ -153,222 +152,6 @@ def parse_db_time(value: Any) -> datetime | None:
         return None
     parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------- SMTP
-
-
-@dataclass
-class Mail:
-    at: float
-    message_id: str
-    public_id: str
-    contact_id: int
-    kind: str
-    level: int
-    sequence: int
-    to: str
-    raw: bytes = field(repr=False)
-
-    @property
-    def is_alert(self) -> bool:
-        return self.kind == "alert" and self.level == 1 and self.sequence == 0
-
-    def ack_path(self) -> str | None:
-        """The acknowledgement link's path, from the line after ACK_LINE in the body."""
-        message = email.message_from_bytes(self.raw, policy=email.policy.default)
-        part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
-        if part is None:
-            return None
-        lines = [line.strip() for line in part.get_content().splitlines()]
-        for index, line in enumerate(lines[:-1]):
-            if line == ACK_LINE and lines[index + 1]:
-                return urlsplit(lines[index + 1]).path
-        return None
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps every message with its receive time; hands alerts on."""
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.mails: list[Mail] = []
-        self.unparsed = 0
-        self.on_alert: Any = None  # callable(Mail), set while alerts are acknowledged
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        at = time.perf_counter()
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "replace")
-        match = MESSAGE_ID_RE.search(raw)
-        to = TO_RE.search(raw)
-        mail = None
-        if match is not None:
-            mail = Mail(
-                at=at,
-                message_id=match.group(0).split(b"<", 1)[1].rstrip(b">").decode(),
-                public_id=match.group(1).decode(),
-                contact_id=int(match.group(2)),
-                kind=match.group(4).decode(),
-                level=int(match.group(5)),
-                sequence=int(match.group(6)),
-                to=to.group(1).decode(errors="replace").strip() if to else "",
-                raw=raw,
-            )
-        with self.condition:
-            if mail is None:
-                self.unparsed += 1
-            else:
-                self.mails.append(mail)
-            self.condition.notify_all()
-            hand_on = self.on_alert
-        if mail is not None and mail.is_alert and hand_on is not None:
-            hand_on(mail)
-        return "250 Message accepted for delivery"
-
-    def alerts_for(self, public_ids: set[str]) -> dict[str, list[Mail]]:
-        with self.condition:
-            found: dict[str, list[Mail]] = {}
-            for mail in self.mails:
-                if mail.is_alert and mail.public_id in public_ids:
-                    found.setdefault(mail.public_id, []).append(mail)
-            return found
-
-    def wait_for(self, public_ids: set[str], until: float) -> bool:
-        """Wait (until a perf_counter time) for an alert of every encounter named."""
-        with self.condition:
-            while True:
-                seen = {m.public_id for m in self.mails if m.is_alert}
-                if public_ids <= seen:
-                    return True
-                left = until - time.perf_counter()
-                if left <= 0:
-                    return False
-                self.condition.wait(min(left, 0.5))
-
-
-class BlackHole:
-    """Accepts SMTP connections and never says a word; holds the sockets until closed."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock: socket.socket | None = None
-        self.held: list[socket.socket] = []
-        self.accepted_at: list[float] = []
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, name="black-hole", daemon=True)
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                sock.bind(("127.0.0.1", self.port))
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    sock.close()
-                    raise BenchError(f"black hole could not bind port {self.port}: {exc}") from exc
-                time.sleep(0.05)
-        sock.listen(128)
-        sock.settimeout(0.2)
-        self.sock = sock
-        self.thread.start()
-
-    def _accept(self) -> None:
-        assert self.sock is not None
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.held.append(conn)
-            self.accepted_at.append(time.perf_counter())
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        if self.sock is not None:
-            self.sock.close()
-        for conn in self.held:
-            with contextlib.suppress(OSError):
-                conn.close()
-        self.held.clear()
-
-
-def port_bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-class SmtpSwitch:
-    """One SMTP port, served by the recording server ("up") or the black hole ("down")."""
-
-    def __init__(self, mailbox: Mailbox, port: int) -> None:
-        self.mailbox = mailbox
-        self.port = port
-        self.controller: Any = None
-        self.hole: BlackHole | None = None
-        self.holes: list[BlackHole] = []
-
-    def up(self) -> float:
-        """Serve with the recording server; return the perf_counter time it listens."""
-        from aiosmtpd.controller import Controller
-
-        self._close_hole()
-        if self.controller is not None:
-            return time.perf_counter()
-        deadline = time.monotonic() + 10
-        while True:
-            # A failed bind costs Controller.start() its whole ready_timeout: probe first.
-            if port_bindable(self.port):
-                controller = Controller(
-                    self.mailbox, hostname="127.0.0.1", port=self.port, ready_timeout=5
-                )
-                try:
-                    controller.start()
-                    self.controller = controller
-                    return time.perf_counter()
-                except Exception as exc:
-                    with contextlib.suppress(Exception):
-                        controller.stop(no_assert=True)
-                    if time.monotonic() > deadline:
-                        raise BenchError(f"SMTP server could not start: {exc}") from exc
-            elif time.monotonic() > deadline:
-                raise BenchError(f"SMTP port {self.port} stays busy")
-            time.sleep(0.05)
-
-    def down(self) -> None:
-        """Serve with a black hole."""
-        self._close_controller()
-        if self.hole is None:
-            self.hole = BlackHole(self.port)
-            self.hole.start()
-            self.holes.append(self.hole)
-
-    def _close_controller(self) -> None:
-        if self.controller is not None:
-            with contextlib.suppress(Exception):
-                self.controller.stop()
-            self.controller = None
-
-    def _close_hole(self) -> None:
-        if self.hole is not None:
-            self.hole.close()
-            self.hole = None
-
-    def close(self) -> None:
-        self._close_controller()
-        self._close_hole()
 
 
 # --------------------------------------------------------------------------- people
@@ -520,26 +303,8 @@ class Bench:
         self.bursts: list[Burst] = []
         self.random = random.Random(options.seed)
         self.load_start = round(os.getloadavg()[0], 2)
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("KIOSK_") or k in PASSED_SETTINGS
-        }
-        base.pop("FLASK_APP", None)
-        base["PYTHONUNBUFFERED"] = "1"
-        self.env = {
-            **base,
-            "KIOSK_INSTANCE_PATH": str(self.tmp / "instance"),
-            "KIOSK_DATABASE_URL": f"sqlite:///{self.db_path}",
-            "KIOSK_DEMO": "1",
-            "KIOSK_BASE_URL": f"http://127.0.0.1:{self.app_port}",
-            "KIOSK_SMTP_HOST": "127.0.0.1",
-            "KIOSK_SMTP_PORT": str(self.smtp_port),
-            "KIOSK_SMTP_STARTTLS": "0",
-            "KIOSK_SMTP_TIMEOUT": SMTP_TIMEOUT,
-            "KIOSK_MAIL_FROM": MAIL_FROM,
-            "PORT": str(self.app_port),
-        }
+        base = caller_environment(PASSED_SETTINGS)
+        self.env = app_settings(base, self.tmp, self.app_port, self.smtp_port, SMTP_TIMEOUT)
         self.workers = int(self.env.get("KIOSK_WORKERS", "2"))
         self.threads = int(self.env.get("KIOSK_THREADS", "4"))
         self.backoff_cap = 30.0
@@ -557,8 +322,7 @@ class Bench:
 
     def set_up(self) -> None:
         began = time.monotonic()
-        run_cli([str(BIN / "python"), "-m", "kiosk.keys"], self.env)
-        run_cli([str(BIN / "flask"), "--app", "app", "db", "upgrade"], self.env)
+        prepare_instance(self.env)
         with app_environment(self.env):
             secrets = self.seed()
         for index, (school, contact_id, secret) in enumerate(secrets):
@@ -619,24 +383,13 @@ class Bench:
 
     @contextlib.contextmanager
     def server(self) -> Iterator[None]:
-        command = [
-            str(BIN / "gunicorn"),
-            "-c",
-            "gunicorn.conf.py",
-            "--no-control-socket",
-            "app:app",
-        ]
-        process = PROCESSES.start(command, self.env, self.log_path)
-        self.process = process
-        try:
-            wait_ready(self.app_port, process, self.log_path)
+        with gunicorn("app:app", self.env, self.log_path) as process:
+            self.process = process
             log(
                 f"gunicorn {self.workers}x{self.threads} gthread on 127.0.0.1:{self.app_port}, "
                 f"SMTP port {self.smtp_port}"
             )
             yield
-        finally:
-            PROCESSES.stop(process)
 
     def check_server(self, when: str) -> None:
         """Fail loudly if gunicorn is gone (e.g. signalled by something outside the bench)."""
@@ -1041,11 +794,7 @@ class Bench:
             "loadavg_1m_start_end": [self.load_start, round(os.getloadavg()[0], 2)],
         }
         log("breakdown " + json.dumps(details))
-        errors = [
-            line
-            for line in log_tail(self.log_path, 500_000).splitlines()
-            if "Traceback" in line or "ERROR" in line or "WORKER TIMEOUT" in line
-        ]
+        errors = error_lines(self.log_path, 500_000)
         if errors:
             log(f"{len(errors)} error lines in the gunicorn log, e.g. {errors[0]!r}")
         return {
@@ -1123,7 +872,6 @@ def main(argv: list[str] | None = None) -> int:
         Bench(options),
         options.timeout,
         lambda result: "meets targets" if result["meets_targets"] else "MISSES targets",
-        log,
     )
 
 

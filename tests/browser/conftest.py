@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bench.desk_taps import CHROMIUM, CHROMIUM_ARGS
+from bench.harness import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp
 
 ROOT = Path(__file__).resolve().parents[2]
