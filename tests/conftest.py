@@ -31,7 +31,7 @@ from kiosk.clock import now_utc
 from kiosk.db import make_engine, writing
 from kiosk.delivery import hooks_for
 from kiosk.demo import seed
-from kiosk.models import Base, Encounter, Kiosk, OutboxMessage, School
+from kiosk.models import Base, Encounter, EncounterEvent, Kiosk, OutboxMessage, School
 from kiosk.notify.channels import SmtpSender, senders_from_settings
 from kiosk.notify.sending import Policy
 from kiosk.notify.worker import deliver_due
@@ -240,6 +240,24 @@ def outbox_rows(app: Flask) -> list[OutboxMessage]:
     """Every outbox row, oldest first."""
     with database(app).session_factory() as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def encounters(app: Flask) -> list[Encounter]:
+    """Every encounter, oldest first."""
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(Encounter).order_by(Encounter.id)))
+
+
+def events(app: Flask, encounter_id: int) -> list[EncounterEvent]:
+    """One encounter's events, in order."""
+    with database(app).session_factory() as session:
+        return list(
+            session.scalars(
+                select(EncounterEvent)
+                .where(EncounterEvent.encounter_id == encounter_id)
+                .order_by(EncounterEvent.seq)
+            )
+        )
 
 
 def the_encounter(app: Flask) -> Encounter:

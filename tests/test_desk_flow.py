@@ -12,25 +12,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from kiosk.clock import now_utc
-from kiosk.models import Encounter, EncounterEvent, OutboxMessage, ScriptVersion, User
+from kiosk.models import OutboxMessage, ScriptVersion, User
 from kiosk.webdb import database
-from tests.conftest import csrf_token, deliver, enroll_client, start_fields, tap_start
-
-
-def encounters(app: Flask) -> list[Encounter]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(Encounter).order_by(Encounter.id)))
-
-
-def events(app: Flask, encounter_id: int) -> list[EncounterEvent]:
-    with database(app).session_factory() as session:
-        return list(
-            session.scalars(
-                select(EncounterEvent)
-                .where(EncounterEvent.encounter_id == encounter_id)
-                .order_by(EncounterEvent.seq)
-            )
-        )
+from tests.conftest import (
+    csrf_token,
+    deliver,
+    encounters,
+    enroll_client,
+    events,
+    start_fields,
+    tap_start,
+)
 
 
 def test_browser_that_is_not_enrolled_sees_only_not_a_kiosk(app: Flask, district: Any) -> None:

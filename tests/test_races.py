@@ -20,13 +20,12 @@ from kiosk.db import WriterLock, WriterLockError, unit_of_work
 from kiosk.models import (
     Acknowledgement,
     Encounter,
-    EncounterEvent,
     LateAddition,
     OutboxMessage,
     School,
 )
 from kiosk.webdb import database
-from tests.conftest import csrf_token, enroll_client, start_fields, tap_start
+from tests.conftest import csrf_token, encounters, enroll_client, events, start_fields, tap_start
 from tests.test_office import login
 
 TRIALS = 6
@@ -56,22 +55,6 @@ def together(*calls: Callable[[], Any]) -> list[Any]:
     assert not any(t.is_alive() for t in threads), "a racing request hung"
     assert not errors, errors
     return results
-
-
-def encounters(app: Flask) -> list[Encounter]:
-    with database(app).session_factory() as session:
-        return list(session.scalars(select(Encounter).order_by(Encounter.id)))
-
-
-def events(app: Flask, encounter_id: int) -> list[EncounterEvent]:
-    with database(app).session_factory() as session:
-        return list(
-            session.scalars(
-                select(EncounterEvent)
-                .where(EncounterEvent.encounter_id == encounter_id)
-                .order_by(EncounterEvent.seq)
-            )
-        )
 
 
 def rows(app: Flask, encounter_id: int, kind: str) -> list[OutboxMessage]:
