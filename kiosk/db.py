@@ -106,6 +106,7 @@ class WriterLock:
         self.timeout = timeout
         self._thread_lock = _UrgentFirstLock()
         self._fd: int | None = None
+        self._held: int | None = None  # the descriptor holding the flock
 
     def acquire(self, urgent: bool = False) -> None:
         began = time.monotonic()
@@ -123,31 +124,65 @@ class WriterLock:
         assert self._fd is not None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._held = self._fd
             return
         except BlockingIOError:
             pass
-        # Another process writes: its transactions are short, so wait in small steps.
-        deadline = time.monotonic() + left
-        pause = 0.0005
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WriterLockError(
-                        f"waited {self.timeout:g} s for the database writer lock "
-                        "held by another process"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.005)
+        # Another process writes. Wait in the kernel, which hands over the lock the moment
+        # that process lets go; a helper thread waits so that this one can give up on time.
+        fd = _FlockWaiter(self.path).result(left)
+        if fd is None:
+            raise WriterLockError(
+                f"waited {self.timeout:g} s for the database writer lock held by another process"
+            )
+        self._held = fd
 
     def release(self) -> None:
         try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            held, self._held = self._held, None
+            if held is not None:
+                fcntl.flock(held, fcntl.LOCK_UN)
+                if held != self._fd:
+                    os.close(held)
         finally:
             self._thread_lock.release()
+
+
+class _FlockWaiter:
+    """One blocking flock on a descriptor of its own, in a helper thread. If the caller
+    gives up first, the helper lets the lock go (closes its descriptor) once it gets it."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._wanted = True
+        self._failed = False
+        threading.Thread(target=self._wait, name="writer-lock-wait", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            taken = True
+        except OSError:
+            log.exception("database writer lock: flock failed")
+            taken = False
+        with self._lock:
+            if taken and self._wanted:
+                self._done.set()
+                return
+            self._wanted = False
+            self._done.set()
+        os.close(self.fd)  # gave up, or failed: closing lets the lock go
+
+    def result(self, timeout: float) -> int | None:
+        """The descriptor that now holds the lock, or None if it was not taken in time."""
+        self._done.wait(max(0.0, timeout))
+        with self._lock:
+            if self._done.is_set() and self._wanted:
+                return self.fd
+            self._wanted = False
+            return None
 
 
 def _driver(connection: Any) -> Any:

@@ -307,6 +307,50 @@ def test_the_writer_lock_between_processes_times_out_too(tmp_path: Any) -> None:
     lock.release()
 
 
+def test_a_writer_waiting_on_another_process_gets_the_lock_when_it_lets_go(
+    tmp_path: Any,
+) -> None:
+    """The wait between processes is the kernel's: the lock passes on at once, and a wait
+    that gave up earlier does not keep the lock from anyone."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.lock"
+    script = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline(); "
+        "fcntl.flock(fd, fcntl.LOCK_UN); print('free', flush=True); sys.stdin.read()"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", script, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        assert other.stdout.readline().strip() == "held"
+        gave_up = WriterLock(str(path), timeout=0.1)
+        with pytest.raises(WriterLockError, match="another process"):
+            gave_up.acquire()
+        lock = WriterLock(str(path), timeout=30)
+        got: list[float] = []
+        waiting = threading.Thread(target=lambda: (lock.acquire(), got.append(1.0)))
+        waiting.start()
+        other.stdin.write("release\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "free"
+        waiting.join(timeout=20)
+        assert got == [1.0]
+        lock.release()
+        gave_up.acquire()  # the abandoned wait let go of the lock once it had it
+        gave_up.release()
+    finally:
+        other.stdin.close()
+        other.wait(timeout=10)
+        other.stdout.close()
+
+
 def test_a_unit_of_work_inside_another_fails_instead_of_hanging(app: Flask) -> None:
     if not app.config["DATABASE_URL"].startswith("sqlite"):
         pytest.skip("only SQLite has a writer lock")

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kiosk.models import Encounter, EncounterEvent
 
@@ -51,7 +52,8 @@ def record_event(
         .returning(Encounter.event_count)
         .execution_options(synchronize_session=False)
     ).scalar_one()
-    encounter.event_count = seq
+    # The row already holds seq: keep the loaded object in step without a second UPDATE.
+    set_committed_value(encounter, "event_count", seq)
     event = EncounterEvent(
         encounter_id=encounter.id,
         seq=seq,
