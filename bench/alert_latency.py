@@ -53,9 +53,9 @@ from typing import Any
 try:
     from bench.harness import (
         BIN,
-        CSRF_RE,
         PROCESSES,
         BenchError,
+        Flood,
         KioskClient,
         MailRecorder,
         app_settings,
@@ -75,9 +75,9 @@ try:
 except ModuleNotFoundError:  # run as `python bench/alert_latency.py`: bench/ is on sys.path
     from harness import (  # type: ignore[no-redef]
         BIN,
-        CSRF_RE,
         PROCESSES,
         BenchError,
+        Flood,
         KioskClient,
         MailRecorder,
         app_settings,
@@ -416,50 +416,19 @@ class Bench:
         }
 
     def signin_flood(self, port: int, clients: list[KioskClient]) -> dict[str, Any]:
-        """The same closed loop of taps while FLOOD_THREADS post wrong passwords non-stop."""
+        """The same closed loop of taps while FLOOD_THREADS, in another process, post wrong
+        passwords non-stop."""
         options = self.options
         if options.flood_n <= 0:
             return {"starts": [], "signins": 0, "refused": 0, "signin_errors": 0}
-        stop = threading.Event()
-        counts = {"signins": 0, "refused": 0, "errors": 0}
-        lock = threading.Lock()
-
-        def flood() -> None:
-            client = KioskClient(port)
-            status, _, page = client.request("GET", "/login")
-            match = CSRF_RE.search(page)
-            if status != 200 or match is None:
-                with lock:
-                    counts["errors"] += 1
-                return
-            form = {"csrf_token": match.group(1), "email": FLOOD_EMAIL, "password": "wrong"}
-            while not stop.is_set():
-                try:
-                    status, _, _ = client.request("POST", "/login", form)
-                except Exception:
-                    status = 0
-                outcome = {200: "signins", 429: "refused"}.get(status, "errors")
-                with lock:
-                    counts[outcome] += 1
-            client.close_connection()
-
-        threads = [
-            threading.Thread(target=flood, name=f"signin-flood-{i}", daemon=True)
-            for i in range(FLOOD_THREADS)
-        ]
-        for thread in threads:
-            thread.start()
         log(f"app: {options.flood_n} starts while {FLOOD_THREADS} threads sign in wrongly")
-        try:
+        with Flood(port, FLOOD_THREADS, FLOOD_EMAIL, self.tmp / "flood.log") as flood:
             loop = Loop(
                 options.flood_n, self.deadline, self.error_budget(options.flood_n), self.recorder
             )
             result = closed_loop(loop, clients, 0)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-        log(f"app: {counts['signins']} wrong sign-ins answered during the flood")
+        counts = flood.counts
+        log(f"app: {counts['signins']} wrong sign-ins checked, {counts['refused']} refused")
         return {
             "starts": result.starts,
             "signins": counts["signins"],

@@ -23,7 +23,10 @@ def test_after_ten_wrong_passwords_even_the_right_one_waits(app: Flask, district
         assert sign_in(client, DANA, "wrong").status_code == 200
     refused = sign_in(client, DANA, "demo-password")
     assert refused.status_code == 429
-    assert "Too many sign-in attempts" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "Too many sign-in attempts" in page
+    assert f'value="{DANA}"' in page  # the email typed is kept
+    assert 'name="csrf_token"' in page and "demo-password" not in page
     # Another person at the same address still signs in.
     other = sign_in(app.test_client(), "jordan.kim@demo-district.example", "demo-password")
     assert other.status_code == 302

@@ -5,6 +5,7 @@
   app_environment, wait_ready, log_tail, error_lines, gunicorn;
 * instance: caller_environment, app_settings, prepare_instance, MAIL_DOMAIN, MAIL_FROM;
 * client: KioskClient (one kiosk or person over HTTP) and the page regexes;
+* flood: Flood (wrong-password sign-ins from a process of their own);
 * mail: MailRecorder, Mailbox / Mail, BlackHole, SmtpSwitch, start_smtp;
 * stats: percentile, summary_ms, rate_of, cpu_seconds;
 * run: run_bench (one JSON line on stdout, under a watchdog);
@@ -22,6 +23,7 @@ A benchmark imports it as `bench.harness` when run as a module and as `harness` 
 from .base import BIN, ROOT, BenchError, free_port, log, logger
 from .browser import CHROMIUM, CHROMIUM_ARGS
 from .client import CSRF_RE, NONCE_RE, START_TOKEN_RE, KioskClient
+from .flood import Flood
 from .instance import (
     MAIL_DOMAIN,
     MAIL_FROM,
@@ -58,6 +60,7 @@ __all__ = [
     "BIN",
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "Flood",
     "CSRF_RE",
     "MAIL_DOMAIN",
     "MAIL_FROM",

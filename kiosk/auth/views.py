@@ -96,17 +96,17 @@ def _throttles() -> tuple[Throttle, Throttle]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
+    by_email, by_address = _throttles()
+    address = [request.remote_addr or ""]
+    if request.method == "POST":
+        email = (request.form.get("email") or "").strip().lower()
+        if by_email.blocked([email]) or by_address.blocked(address):
+            # Refused before the form or the password is looked at: guessing costs the
+            # server next to nothing. The page keeps the email; nothing else was checked.
+            return render_template("auth/wait.html", email=email[:254]), 429
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
-        by_email, by_address = _throttles()
-        address = [request.remote_addr or ""]
-        if by_email.blocked([email]) or by_address.blocked(address):
-            # Refused before the password is looked at: guessing costs the server nothing.
-            form.password.errors = [
-                "Too many sign-in attempts. Wait a few minutes, then try again."
-            ]
-            return render_template("auth/login.html", form=form), 429
         # Counted before the check, so that guesses sent at the same moment cannot all
         # slip under the limit while the first ones are still being hashed.
         by_email.failed([email])
