@@ -116,6 +116,9 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "WRITE_LOCK_TIMEOUT_SECONDS": _float(environ, "KIOSK_WRITE_LOCK_TIMEOUT_SECONDS", 30.0),
         "SIGNIN_FAILURES_ALLOWED": _int(environ, "KIOSK_SIGNIN_FAILURES_ALLOWED", 10),
         "SIGNIN_WINDOW_SECONDS": _int(environ, "KIOSK_SIGNIN_WINDOW_SECONDS", 600),
+        # How many reverse proxies in front are trusted to say who the client is, and over
+        # which scheme and host it came (X-Forwarded-For, -Proto, -Host, -Port).
+        "PROXY_HOPS": _int(environ, "KIOSK_PROXY_HOPS", 0),
     }
     for name in KEY_NAMES:
         settings[name] = environ.get(f"KIOSK_{name}") or file_keys.get(name, "")
@@ -131,6 +134,10 @@ def check_settings(settings: dict[str, Any]) -> None:
             + ", ".join(missing)
             + " (set them in the environment or run `flask --app app keys create`)"
         )
+    if settings["PROXY_HOPS"] < 0:
+        raise ConfigError("KIOSK_PROXY_HOPS must be 0 or more")
+    if not settings["BASE_URL"].startswith(("http://", "https://")):
+        raise ConfigError("KIOSK_BASE_URL must start with http:// or https://")
     if settings["DELIVERY"] not in {"inprocess", "off"}:
         raise ConfigError("KIOSK_DELIVERY must be 'inprocess' or 'off'")
     if settings["DATABASE_URL"].startswith("sqlite") and ":memory:" in settings["DATABASE_URL"]:

@@ -6,6 +6,8 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from kiosk.security import CROSS_SITE, log_refused_form
+
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
@@ -13,14 +15,11 @@ def init_app(app: Flask) -> None:
 
 
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
-    return (
-        render_template(
-            "error.html",
-            title="Please try again",
-            message="This page had expired. Go back, and send it again.",
-        ),
-        400,
-    )
+    log_refused_form(error)
+    message = "This page had expired. Go back, and send it again."
+    if error.description == CROSS_SITE:
+        message = "This form was not sent from this site's own page. Open the page again here."
+    return render_template("error.html", title="Please try again", message=message), 400
 
 
 def _http_error(error: HTTPException) -> tuple[str, int]:

@@ -1,11 +1,17 @@
-"""CSRF on every form, a strict Content Security Policy and safe headers on every response."""
+"""CSRF on every form, a same-origin check on every change, a strict Content Security Policy
+and safe headers on every response, and the proxy in front trusted only as far as told."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
-from flask_wtf.csrf import CSRFProtect
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 csrf = CSRFProtect()
+log = logging.getLogger(__name__)
 
 CSP = "; ".join(
     [
@@ -21,11 +27,76 @@ CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Paths whose last part is a secret (acknowledgement and enrollment links).
+SECRET_PATHS = ("/ack/", "/enroll/")
+HSTS = "max-age=31536000"
+CROSS_SITE = "The form came from another site."
 
 
 def init_app(app: Flask) -> None:
+    hops = int(app.config.get("PROXY_HOPS", 0))
+    if hops:
+        # Only what the trusted proxies add is believed: the client address (throttling,
+        # logs), the scheme (secure cookies, HSTS) and the host.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    # Pages are sent with Referrer-Policy: no-referrer, so browsers send no Referer and
+    # Flask-WTF's HTTPS Referer check would refuse every form. The tokens stay; the origin
+    # check below takes the Referer check's place.
+    app.config["WTF_CSRF_SSL_STRICT"] = False
     csrf.init_app(app)
+    app.before_request(_same_origin)
     app.after_request(_headers)
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port], lower case, without a default port."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _same_origin() -> None:
+    """Refuse a change sent from another site.
+
+    Browsers send Origin with every form; under Referrer-Policy no-referrer it is "null",
+    and then Sec-Fetch-Site tells where the form came from. A request with neither (a
+    script, an old browser) still needs its CSRF token.
+    """
+    if request.method not in UNSAFE_METHODS:
+        return
+    origin = request.headers.get("Origin", "").strip()
+    if origin and origin != "null":
+        if origin_of(origin) != origin_of(current_app.config["BASE_URL"]):
+            raise CSRFError(CROSS_SITE)
+        return
+    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    if site and site not in {"same-origin", "none"}:
+        raise CSRFError(CROSS_SITE)
+
+
+def redact_path(path: str) -> str:
+    """The path with any secret link token replaced, for logs."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "[redacted]"
+    return path
+
+
+def log_refused_form(error: CSRFError) -> None:
+    """One line per refused form: why, and where; never the token."""
+    log.warning(
+        "form refused: %s %s %s",
+        request.method,
+        redact_path(request.path),
+        error.description,
+    )
 
 
 def _headers(response: Response) -> Response:
@@ -34,6 +105,8 @@ def _headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Permissions-Policy"] = "geolocation=(), microphone=(), camera=(self)"
+    if current_app.config["BASE_URL"].startswith("https://"):
+        response.headers["Strict-Transport-Security"] = HSTS
     if not request.path.startswith("/static/"):
         # Nothing of an encounter may come back from a cache or the back button.
         response.headers["Cache-Control"] = "no-store"

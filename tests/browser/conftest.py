@@ -24,7 +24,7 @@ from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
 SCHOOL = "Lincoln Elementary School"
-LINK = re.compile(r"^\s+(?P<school>[^:]+): (?P<url>http://\S+/enroll/\S+)$", re.MULTILINE)
+LINK = re.compile(r"^\s+(?P<school>[^:]+): (?P<url>https?://\S+/enroll/\S+)$", re.MULTILINE)
 HEALTH_WAIT_SECONDS = 20.0
 
 
@@ -69,7 +69,7 @@ class KioskServer:
             self.used_links.add(link)
             return link
         output = self.flask("kiosks", "enroll", "--school", school)
-        match = re.search(r"http://\S+/enroll/\S+", output)
+        match = re.search(r"https?://\S+/enroll/\S+", output)
         assert match, f"no enrollment link in: {output!r}"
         return match.group(0)
 
