@@ -14,8 +14,8 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk import backup, migrate, webdb
 from kiosk import db as database_module
-from kiosk import migrate, webdb
 from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
@@ -50,6 +50,8 @@ def init_app(app: Flask) -> None:
     ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(backup.backup_cli)
+    keys_cli.add_command(backup.keys_export)
 
 
 def upgrade_database(app: Flask) -> None:
