@@ -1,61 +1,105 @@
-"""GET /healthz: is the database reachable, and is delivery keeping up with the alerts."""
+"""Health for load balancers and people.
+
+GET /livez: the process answers (no database). GET /readyz: the database answers and
+delivery is not stalled (see kiosk/notify/health.py); 200 or 503, status only. GET /healthz:
+the same verdict with the details (waiting counts, ages, each channel, contacts whose
+messages wait), which only outbox staff and this machine see; anyone else gets the status.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app, jsonify
-from sqlalchemy import func, select, text
+from sqlalchemy import text
+from werkzeug.wrappers import Response
 
 from kiosk import webdb
+from kiosk.auth.policy import can_view_delivery_details
 from kiosk.clock import now_utc
-from kiosk.models import OutboxMessage, WorkerHeartbeat
-from kiosk.notify.outbox import ALERT_KINDS
+from kiosk.notify.channels import senders_from_settings
+from kiosk.notify.health import DeliveryState, delivery_state
 from kiosk.protocol.escalation import escalation_failures
-
-WAITING = ("pending", "sending")
 
 
 def init_app(app: Flask) -> None:
+    app.add_url_rule("/livez", "livez", livez)
+    app.add_url_rule("/readyz", "readyz", readyz)
     app.add_url_rule("/healthz", "healthz", healthz)
 
 
-def _age(now: datetime, moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return round(max((now - moment).total_seconds(), 0.0), 1)
+def livez() -> Response:
+    return jsonify(status="ok")
 
 
-def healthz():  # type: ignore[no-untyped-def]
+def current_state() -> DeliveryState | None:
+    """Delivery as this app sees it now; None if the database cannot be read."""
     session = webdb.session()
     try:
         session.execute(text("SELECT 1"))
-        pending = session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(WAITING))
-        )
-        newest_beat = session.scalar(select(func.max(WorkerHeartbeat.beat_at)))
-        oldest_alert = session.scalar(
-            select(func.min(OutboxMessage.created_at)).where(
-                OutboxMessage.status.in_(WAITING), OutboxMessage.kind.in_(ALERT_KINDS)
-            )
+        return delivery_state(
+            session,
+            now_utc(),
+            float(current_app.config["DELIVERY_STALL_SECONDS"]),
+            senders_from_settings(current_app.config),
         )
     except Exception:  # the database is down: say so, with no details
+        current_app.logger.warning("health: the database cannot be read", exc_info=True)
+        return None
+
+
+def readyz() -> tuple[Response, int]:
+    state = current_state()
+    if state is None:
         return jsonify(status="error", database="error"), 503
-    now = now_utc()
-    heartbeat_age = _age(now, newest_beat)
-    oldest_age = _age(now, oldest_alert)
-    limit = float(current_app.config["DELIVERY_STALL_SECONDS"])
-    # Stalled: alerts wait, and no deliverer has finished a round lately or one waits too long.
-    stalled = oldest_age is not None and (
-        heartbeat_age is None or heartbeat_age > limit or oldest_age > limit
-    )
-    body = {
-        "status": "stalled" if stalled else "ok",
+    delivery = "stalled" if state.stalled else "ok"
+    return jsonify(status=delivery, database="ok", delivery=delivery), 503 if state.stalled else 200
+
+
+def healthz() -> tuple[Response, int]:
+    state = current_state()
+    if state is None:
+        return jsonify(status="error", database="error"), 503
+    status = "stalled" if state.stalled else "ok"
+    code = 503 if state.stalled else 200
+    try:
+        detailed = can_view_delivery_details()
+    except Exception:  # the user could not be read: no details
+        detailed = False
+    if not detailed:
+        return jsonify(status=status), code
+    return jsonify(details(state, status)), code
+
+
+def details(state: DeliveryState, status: str) -> dict[str, Any]:
+    return {
+        "status": status,
         "database": "ok",
-        "outbox_pending": int(pending or 0),
-        "delivery_heartbeat_age_s": heartbeat_age,
-        "oldest_pending_age_s": oldest_age,
+        "outbox_pending": state.waiting,
+        "delivery_heartbeat_age_s": state.heartbeat_age_s,
+        "oldest_pending_age_s": state.oldest_alert_age_s,
+        "no_deliverer": state.no_deliverer,
         # Encounters whose escalation is failing, as seen by this process's deliverer.
         "escalation_failures": escalation_failures(),
+        "channels": {
+            name: {
+                "sender": channel.sender,
+                "waiting": channel.waiting,
+                "waiting_alerts": channel.waiting_alerts,
+                "oldest_alert_age_s": channel.oldest_alert_age_s,
+                "stalled": channel.stalled,
+                "problem_contacts": [p.contact_id for p in state.contacts if p.channel == name],
+            }
+            for name, channel in sorted(state.channels.items())
+        },
+        "contact_problems": [
+            {
+                "contact_id": p.contact_id,
+                "channel": p.channel,
+                "waiting": p.waiting,
+                "oldest_age_s": p.oldest_age_s,
+                "last_error": p.last_error,
+            }
+            for p in state.contacts
+        ],
     }
-    return jsonify(body), 503 if stalled else 200

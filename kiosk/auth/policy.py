@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -85,6 +86,24 @@ OUTBOX_ROLES = ("admin", "designee")
 
 # Photos of documents are served to these roles only (not to administrators).
 PHOTO_ROLES = ("designee", "counsel", "reviewer")
+
+
+def from_loopback() -> bool:
+    """True if the request's peer (not a forwarded header) is this machine."""
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def can_view_delivery_details() -> bool:
+    """Waiting counts and per-contact delivery problems: for outbox staff, or this machine."""
+    if from_loopback():
+        return True
+    user = current_user()
+    return user is not None and any(grant.role in OUTBOX_ROLES for grant in grants(user))
 
 
 def can_view_encounter(user: User, encounter: Encounter) -> bool:

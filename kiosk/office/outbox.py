@@ -14,8 +14,9 @@ from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants, login_required
 from kiosk.clock import now_utc
 from kiosk.db import locked
-from kiosk.models import Encounter, OutboxMessage, School, User
+from kiosk.models import Contact, Encounter, OutboxMessage, School, User
 from kiosk.models.delivery import OUTBOX_STATUSES
+from kiosk.notify.health import contact_problems
 from kiosk.notify.leases import RETRYABLE, retry_now
 from kiosk.office.blueprint import bp
 from kiosk.protocol.escalation import RETRY_FAILED_SECONDS, FailedEscalation, failing_escalations
@@ -52,10 +53,14 @@ def _rows_query() -> Any:
 
 
 def shown_recipient(message: OutboxMessage) -> str:
+    return shown_address(message.channel, message.recipient)
+
+
+def shown_address(channel: str, address: str) -> str:
     """Webhook URLs often embed a token: show only their scheme and host."""
-    if message.channel != "webhook":
-        return message.recipient
-    parts = urlsplit(message.recipient)
+    if channel != "webhook":
+        return address
+    parts = urlsplit(address)
     return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "(invalid address)"
 
 
@@ -72,6 +77,36 @@ def _failing_escalations(user: User) -> list[dict[str, Any]]:
     )
     zones = {school_id: zone for school_id, zone in found}
     return [{"failure": f, "zone": zones.get(f.school_id, "UTC")} for f in failing]
+
+
+def _contact_problems(user: User) -> list[dict[str, Any]]:
+    """Contacts of the user's schools whose messages have waited too long to get through."""
+    limit = float(current_app.config["DELIVERY_STALL_SECONDS"])
+    problems = contact_problems(webdb.session(), now_utc(), limit)
+    if not problems:
+        return []
+    found = webdb.session().execute(
+        select(Contact, School)
+        .join(School, Contact.school_id == School.id)
+        .where(Contact.id.in_({p.contact_id for p in problems}))
+    )
+    contacts = {contact.id: (contact, school) for contact, school in found}
+    schools = _school_ids(user)
+    shown = []
+    for problem in problems:
+        contact, school = contacts.get(problem.contact_id, (None, None))
+        if contact is None or school is None or (schools is not None and school.id not in schools):
+            continue
+        shown.append(
+            {
+                "problem": problem,
+                "contact": contact,
+                "school": school,
+                "address": shown_address(contact.channel, contact.address),
+                "minutes": int(problem.oldest_age_s // 60),
+            }
+        )
+    return shown
 
 
 @bp.get("/office/outbox")
@@ -96,6 +131,7 @@ def outbox() -> str:
         form=EmptyForm(),
         limit=PAGE_ROWS,
         failing=_failing_escalations(_user()),
+        contact_problems=_contact_problems(_user()),
         retry_seconds=int(RETRY_FAILED_SECONDS),
     )
 
