@@ -13,7 +13,9 @@ graceful_timeout = 10
 accesslog = os.environ.get("KIOSK_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("KIOSK_LOG_LEVEL", "info")
-# Access logs would carry paths only (desk URLs hold no ids), but are off unless asked for.
+# Access logs are off unless asked for; when on, the tokens of /ack/ and /enroll/ links are
+# redacted. KIOSK_LOG_FORMAT=json makes every line (gunicorn's and the app's) one JSON object.
+logger_class = "kiosk.logs.GunicornLogger"
 
 
 def post_worker_init(worker):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -14,7 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk import backup, migrate, webdb
+from kiosk import backup, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
@@ -296,6 +297,7 @@ def enrollment_link(base_url: str, token: str) -> str:
 def outbox_run() -> None:
     """Deliver alerts in this process until stopped (for a dedicated worker)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    logs.configure_app_logging(level=os.environ.get("KIOSK_LOG_LEVEL", "info").upper())
     deliverer = deliverer_for(app)
     deliverer.start()
     stop = False

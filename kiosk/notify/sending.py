@@ -113,13 +113,41 @@ def send_one(
     try:
         sender.send(message)
     except DeliveryError as exc:
-        # Row ids only: recipients and content stay out of operational logs.
-        log.warning("outbox %s: attempt %s failed: %s", message.id, message.attempts, exc)
+        log_failure(message, exc)
         if exc.server_down:
             outages.record(message.channel, exc)
         return Result(message, at(), error=exc)
     except Exception as exc:  # a sender bug must not kill the deliverer
-        log.exception("outbox %s: sender crashed", message.id)
+        log_failure(message, exc, crashed=True)
         error = DeliveryError(f"unexpected error: {type(exc).__name__}", retry=True)
         return Result(message, at(), error=error)
     return Result(message, at(), via=sender.name)
+
+
+def log_failure(message: Outgoing, exc: Exception, crashed: bool = False) -> None:
+    """One line per failed try, enough to act on: ids, channel, attempt and the error.
+
+    Never the recipient, the subject or the body: they stay in the outbox row. The error
+    class is the underlying one (ConnectionRefusedError, TimeoutError...) when there is one.
+    """
+    cause = exc.__cause__ if isinstance(exc, DeliveryError) and exc.__cause__ else exc
+    fields = {
+        "channel": message.channel,
+        "contact_id": message.contact_id,
+        "outbox_id": message.id,
+        "kind": message.kind,
+        "attempt": message.attempts,
+        "error_class": type(cause).__name__,
+        "error": str(exc)[:300] if isinstance(exc, DeliveryError) else "sender crashed",
+        "retry": exc.retry if isinstance(exc, DeliveryError) else True,
+    }
+    log.log(
+        logging.ERROR if crashed else logging.WARNING,
+        "delivery failed: channel=%s contact=%s outbox=%s kind=%s attempt=%s "
+        "error_class=%s error=%s",
+        *(fields[name] for name in ("channel", "contact_id", "outbox_id", "kind", "attempt")),
+        fields["error_class"],
+        fields["error"],
+        extra={"delivery": fields},
+        exc_info=crashed,
+    )
