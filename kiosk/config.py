@@ -108,8 +108,8 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "SMS_FROM": environ.get("KIOSK_SMS_FROM", ""),
         # Acknowledgement links in alerts stay valid this long.
         "ACK_LINK_HOURS": _int(environ, "KIOSK_ACK_LINK_HOURS", 24),
-        # /healthz answers 503 when no deliverer has finished a round for this long, or
-        # when an alert has waited this long.
+        # /readyz and /healthz answer 503 when no deliverer has finished a round for this
+        # long, or when an alert has waited this long on email or SMS (kiosk/notify/health.py).
         "DELIVERY_STALL_SECONDS": _int(environ, "KIOSK_DELIVERY_STALL_SECONDS", 60),
         "PHOTO_DIR": environ.get("KIOSK_PHOTO_DIR") or str(Path(instance_path) / "photos"),
         "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),

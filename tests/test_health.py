@@ -180,6 +180,16 @@ def test_signed_in_staff_without_outbox_access_and_anonymous_see_no_counts(
     assert get(designee, "/healthz")[1]["outbox_pending"] == 1
 
 
+def test_behind_a_trusted_proxy_the_client_address_decides(make_app: Any, district: Any) -> None:
+    app = make_app(PROXY_HOPS=1)
+    tap_at(app)
+    # nginx on this machine forwards a remote client: no details for it.
+    remote = app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert set(remote.get_json()) == {"status"}
+    local = app.test_client().get("/healthz", headers={"X-Forwarded-For": "127.0.0.1"})
+    assert local.get_json()["outbox_pending"] == 1
+
+
 def test_livez_answers_without_a_database_and_readyz_says_error(
     make_app: Any, tmp_path: Any
 ) -> None:
