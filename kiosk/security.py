@@ -10,6 +10,8 @@ from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from kiosk.logs import redact
+
 csrf = CSRFProtect()
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,6 @@ CSP = "; ".join(
     ]
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Paths whose last part is a secret (acknowledgement and enrollment links).
-SECRET_PATHS = ("/ack/", "/enroll/")
 HSTS = "max-age=31536000"
 CROSS_SITE = "The form came from another site."
 
@@ -81,20 +81,12 @@ def _same_origin() -> None:
         raise CSRFError(CROSS_SITE)
 
 
-def redact_path(path: str) -> str:
-    """The path with any secret link token replaced, for logs."""
-    for prefix in SECRET_PATHS:
-        if path.startswith(prefix):
-            return prefix + "[redacted]"
-    return path
-
-
 def log_refused_form(error: CSRFError) -> None:
     """One line per refused form: why, and where; never the token."""
     log.warning(
         "form refused: %s %s %s",
         request.method,
-        redact_path(request.path),
+        redact(request.path),
         error.description,
     )
 
