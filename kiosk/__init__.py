@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from kiosk import cli, errors, health, security, templating, webdb
+from kiosk import cli, errors, health, sealing, security, templating, webdb
 from kiosk.config import check_settings, load_settings
 
 
@@ -36,6 +36,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     webdb.Database(app.config["DATABASE_URL"], app.config["WRITE_LOCK_TIMEOUT_SECONDS"]).init_app(
         app
     )
+    sealing.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     health.init_app(app)

@@ -22,6 +22,7 @@ from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
 from kiosk.config import write_keys_file
 from kiosk.delivery import deliverer_for
+from kiosk.keys_rotate import keys_rotate
 from kiosk.models import ROLES, School
 from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(backup.backup_cli)
     keys_cli.add_command(backup.keys_export)
+    keys_cli.add_command(keys_rotate)
 
 
 def upgrade_database(app: Flask) -> None:

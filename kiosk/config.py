@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-KEY_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY")
+KEY_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY", "INDEX_KEY")
 KEYS_FILE = "keys.json"
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -57,7 +57,8 @@ def read_keys_file(instance_path: str) -> dict[str, str]:
 def write_keys_file(instance_path: str) -> Path:
     """Create the instance keys once (mode 0600); never overwrite existing keys."""
     folder = Path(instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # the instance folder holds the keys and the database
     path = folder / KEYS_FILE
     existing = read_keys_file(instance_path)
     if all(name in existing for name in KEY_NAMES):

@@ -44,10 +44,29 @@ def make_engine(
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("timeout", 30)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        private_sqlite_files(engine.url.database)
         _prepare_sqlite(engine, lock_timeout)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def private_sqlite_files(database: str | None) -> None:
+    """Create the database file 0600 in a 0700 folder, before SQLite creates it 0644.
+
+    SQLite gives the -wal and -shm files the database file's mode; older ones are narrowed.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = os.path.abspath(database)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # makedirs' mode is narrowed by the umask, never widened
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
 
 
 class WriterLockError(RuntimeError):

@@ -21,6 +21,8 @@ def column_limit(column: InstrumentedAttribute[Any]) -> int:
     column_type = column.property.columns[0].type
     if isinstance(column_type, String) and column_type.length:
         return int(column_type.length)
+    if getattr(column_type, "length", None):  # a sealed column's plain-text limit
+        return int(column_type.length)
     return TEXT_LIMIT
 
 

@@ -2,19 +2,18 @@
 
 No Flask here. The client's file name, extension and declared type are never trusted: the
 content must be a JPEG or PNG that Pillow decodes completely. The stored copy is a fresh
-encoding of the pixels only (no EXIF, GPS, XMP, ICC profile or comment), written under a
-random name, with its SHA-256 and the time it was received.
+encoding of the pixels only (no EXIF, GPS, XMP, ICC profile or comment), sealed in the
+database row (AES-GCM bound to the photo's public id, see kiosk.sealing) so every app
+server shares it and one backup holds the whole record, with its SHA-256 and the time it
+was received. Photos kept before that are files under PHOTO_DIR until the rotate job
+seals them into their rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import os
 import re
-import secrets
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +22,11 @@ from PIL import Image, ImageOps
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.models import Encounter, Photo
+from kiosk.models import Encounter, Photo, new_public_id
 from kiosk.protocol.document_record import first_document
 from kiosk.protocol.events import Actor, record_event
 from kiosk.protocol.state import is_active
+from kiosk.sealing import Keyring, SealError, keyring_of, open_bytes, seal_bytes
 
 KINDS = ("document", "business_card")
 # A 50-megapixel camera still fits; anything larger is refused before it is decoded.
@@ -138,36 +138,6 @@ def reencode(data: bytes) -> Encoded:
     return Encoded(output.getvalue(), content_type, extension, clean.width, clean.height)
 
 
-def _private_folder(photo_dir: str) -> Path:
-    folder = Path(photo_dir)
-    if not folder.is_dir():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is narrowed by the umask, never widened
-    return folder
-
-
-def _write_atomically(folder: Path, name: str, data: bytes) -> None:
-    """Write to a temporary file in the same folder, sync, then rename into place."""
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".incoming-")
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, folder / name)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where possible
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-
-
 def prepare_photo(data: bytes, max_bytes: int) -> Encoded:
     """Check and re-encode one photo: the slow part, done before any write lock is taken.
 
@@ -186,15 +156,11 @@ def store_prepared(
     encounter: Encounter,
     kind: str,
     encoded: Encoded,
-    photo_dir: str,
     now: datetime,
     kiosk_id: int | None,
     actor: Actor,
 ) -> Photo:
-    """Keep a prepared photo: the file (mode 0600), its row and a photo_added event. Flushes.
-
-    The caller discards the file if its transaction does not commit.
-    """
+    """Keep a prepared photo: its row (the image sealed) and a photo_added event. Flushes."""
     if kind not in KINDS:
         raise PhotoError("Choose what the photo shows: the document or a business card.")
     if encounter.desk_closed_at is not None or not is_active(encounter.status):
@@ -207,15 +173,16 @@ def store_prepared(
             f"This record already has {MAX_PHOTOS_PER_ENCOUNTER} photos, the most it can keep."
         )
     digest = hashlib.sha256(encoded.data).hexdigest()
-    stored_name = secrets.token_hex(16) + encoded.extension
-    _write_atomically(_private_folder(photo_dir), stored_name, encoded.data)
+    public_id = new_public_id()
+    content = seal_bytes(keyring_of(session), encoded.data, "photos", "content", public_id)
     document = first_document(session, encounter)
     photo = Photo(
+        public_id=public_id,
         encounter_id=encounter.id,
         document_id=document.id if document else None,
         kind=kind,
         sha256=digest,
-        stored_name=stored_name,
+        content=content,
         content_type=encoded.content_type,
         size_bytes=len(encoded.data),
         width=encoded.width,
@@ -223,41 +190,44 @@ def store_prepared(
         captured_at=now,
         uploaded_by_kiosk_id=kiosk_id,
     )
-    try:
-        session.add(photo)
-        session.flush()
-        record_event(
-            session,
-            encounter,
-            "photo_added",
-            actor,
-            now,
-            {"photo": photo.public_id, "kind": kind, "sha256": digest},
-        )
-    except BaseException:
-        discard_file(photo_dir, stored_name)
-        raise
+    session.add(photo)
+    session.flush()
+    record_event(
+        session,
+        encounter,
+        "photo_added",
+        actor,
+        now,
+        {"photo": photo.public_id, "kind": kind, "sha256": digest},
+    )
     return photo
 
 
-def _path(photo_dir: str, stored_name: str) -> Path:
+def legacy_path(photo_dir: str, stored_name: str) -> Path:
     if not STORED_NAME.match(stored_name):
         raise PhotoMissing("This photo's stored name is not valid.")
     return Path(photo_dir) / stored_name
 
 
-def discard_file(photo_dir: str, stored_name: str) -> None:
-    """Remove a stored file whose row was never committed."""
-    with contextlib.suppress(FileNotFoundError, PhotoUnavailable):
-        os.unlink(_path(photo_dir, stored_name))
-
-
-def open_photo(photo: Photo, photo_dir: str) -> bytes:
-    """Return the stored bytes, after checking them against the recorded SHA-256."""
+def read_legacy_file(photo: Photo, photo_dir: str) -> bytes:
+    """The bytes of a photo kept as a file before photos moved into the database."""
+    if not photo.stored_name:
+        raise PhotoMissing("This photo has no stored image.")
     try:
-        data = _path(photo_dir, photo.stored_name).read_bytes()
+        return legacy_path(photo_dir, photo.stored_name).read_bytes()
     except FileNotFoundError as exc:
         raise PhotoMissing("This photo's file is missing.") from exc
+
+
+def open_photo(photo: Photo, photo_dir: str, keyring: Keyring) -> bytes:
+    """Return the image, opened and checked against the SHA-256 recorded when it was taken."""
+    if photo.content is not None:
+        try:
+            data = open_bytes(keyring, photo.content, "photos", "content", photo.public_id)
+        except SealError as exc:
+            raise PhotoMismatch("This photo does not open with its row.") from exc
+    else:
+        data = read_legacy_file(photo, photo_dir)
     if hashlib.sha256(data).hexdigest() != photo.sha256:
         raise PhotoMismatch("This photo's file does not match its recorded SHA-256.")
     return data

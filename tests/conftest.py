@@ -131,6 +131,7 @@ def settings(database_url: str, instance: str, **extra: Any) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "ENCRYPTION_KEY": "test-encryption-key",
         "AUDIT_KEY": "test-audit-key",
+        "INDEX_KEY": "test-index-key",
         "PASSWORD_HASH": CHEAP_HASH,
         "DELIVERY": "off",
         "BASE_URL": "http://kiosk.test",

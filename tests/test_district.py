@@ -94,6 +94,7 @@ def environment(app: Flask, smtp: SmtpSink, base_url: str, port: int) -> dict[st
             "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
             "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
             "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
+            "KIOSK_INDEX_KEY": app.config["INDEX_KEY"],
             "KIOSK_BASE_URL": base_url,
             "KIOSK_SMTP_HOST": smtp.host,
             "KIOSK_SMTP_PORT": str(smtp.port),

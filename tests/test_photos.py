@@ -7,9 +7,7 @@ import hashlib
 import html
 import io
 import json
-import os
 import re
-import stat
 import struct
 import zlib
 from pathlib import Path
@@ -19,13 +17,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image, ImageCms, PngImagePlugin
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import undefer
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from kiosk import audit
+from kiosk.db import writing
 from kiosk.models import AuditEntry, Document, Encounter, EncounterEvent, Photo, User
 from kiosk.photos import MAX_PIXELS, PhotoError, reencode
+from kiosk.sealing import open_bytes
 from kiosk.webdb import database
 from tests.conftest import csrf_token, enroll_client, tap_start
 
@@ -145,6 +146,30 @@ def stored_files(app: Flask) -> list[Path]:
     return sorted(folder.iterdir()) if folder.exists() else []
 
 
+def sealed_content(app: Flask, photo: Photo) -> bytes:
+    """The photo's column as stored: the sealed envelope."""
+    with database(app).session_factory() as session:
+        row = session.get(Photo, photo.id, options=[undefer(Photo.content)])
+        assert row is not None and row.content is not None
+        return row.content
+
+
+def stored_image(app: Flask, photo: Photo) -> bytes:
+    """The image the row holds, opened with the app's keys."""
+    return open_bytes(
+        app.extensions["kiosk_keyring"],
+        sealed_content(app, photo),
+        "photos",
+        "content",
+        photo.public_id,
+    )
+
+
+def set_content(app: Flask, photo: Photo, content: bytes | None) -> None:
+    with writing(), database(app).session_factory() as session, session.begin():
+        session.execute(update(Photo).where(Photo.id == photo.id).values(content=content))
+
+
 def photo_events(app: Flask) -> list[dict[str, Any]]:
     with database(app).session_factory() as session:
         rows = session.scalars(
@@ -226,8 +251,7 @@ def test_jpeg_is_stored_without_exif_gps_or_other_metadata(
     assert response.headers["Location"].endswith("/desk/document#photos")
 
     (photo,) = photos(app)
-    path = Path(app.config["PHOTO_DIR"]) / photo.stored_name
-    data = path.read_bytes()
+    data = stored_image(app, photo)
     assert data != original
     no_metadata(data)
     image = Image.open(io.BytesIO(data))
@@ -241,13 +265,12 @@ def test_jpeg_is_stored_without_exif_gps_or_other_metadata(
     assert photo.captured_at is not None
     assert photo.uploaded_by_kiosk_id is not None
 
-    # Private on disk: 0600 file in a 0700 folder, outside the static folder.
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    static = Path(app.static_folder or "").resolve()
-    assert static not in path.resolve().parents
-    assert open_desk.get(f"/static/{photo.stored_name}").status_code == 404
-    assert [p.name for p in stored_files(app)] == [photo.stored_name]  # no temporary left
+    # Sealed in the database, not on this server's disk: no file, no image bytes in clear.
+    sealed = sealed_content(app, photo)
+    assert sealed.startswith(b"sealed:v1:k1:") and data not in sealed
+    assert not sealed[13:].startswith(b"\xff\xd8\xff")
+    assert photo.stored_name is None
+    assert stored_files(app) == []
 
     assert photo_events(app) == [
         {"photo": photo.public_id, "kind": "document", "sha256": photo.sha256}
@@ -280,8 +303,8 @@ def test_png_is_accepted_and_stays_png_without_text_or_exif(
     )
     assert upload(open_desk, original, "card.png", "image/png").status_code == 302
     (photo,) = photos(app)
-    data = (Path(app.config["PHOTO_DIR"]) / photo.stored_name).read_bytes()
-    assert photo.stored_name.endswith(".png") and photo.content_type == "image/png"
+    data = stored_image(app, photo)
+    assert photo.content_type == "image/png"
     image = Image.open(io.BytesIO(data))
     assert image.format == "PNG" and image.mode == "RGBA" and image.size == (40, 30)
     no_metadata(data)
@@ -418,8 +441,7 @@ def test_client_file_name_never_names_the_stored_file(
     response = upload(open_desk, jpeg_with_gps(), filename=filename, content_type="text/plain")
     assert response.status_code == 302
     (photo,) = photos(app)
-    assert re.fullmatch(r"[0-9a-f]{32}\.jpg", photo.stored_name)
-    assert [p.name for p in stored_files(app)] == [photo.stored_name]
+    assert photo.stored_name is None and stored_files(app) == []
     for path in tmp_path.rglob("*"):
         assert "evil" not in path.name and path.name not in {"passwd", "y.jpg"}
 
@@ -441,7 +463,7 @@ def test_a_record_keeps_a_bounded_number_of_photos(
     assert field_error(response.get_data(as_text=True), "photo") == (
         "This record already has 2 photos, the most it can keep."
     )
-    assert len(photos(app)) == 2 and len(stored_files(app)) == 2
+    assert len(photos(app)) == 2 and stored_files(app) == []
 
 
 def test_photo_is_decoded_with_no_write_lock_held(
@@ -496,7 +518,7 @@ def test_lincoln_designee_sees_the_photo_and_the_view_is_audited(app: Flask, sto
     response = client.get(f"/office/photos/{stored.public_id}")
     assert response.status_code == 200
     data = response.get_data()
-    assert data == (Path(app.config["PHOTO_DIR"]) / stored.stored_name).read_bytes()
+    assert data == stored_image(app, stored)
     assert hashlib.sha256(data).hexdigest() == stored.sha256
     assert response.headers["Content-Type"] == "image/jpeg"
     assert response.headers["Content-Disposition"] == (
@@ -586,17 +608,46 @@ def test_the_kiosk_itself_gets_no_image(open_desk: FlaskClient, stored: Photo) -
     assert not response.content_type.startswith("image/")
 
 
-def test_a_changed_file_is_not_served(app: Flask, stored: Photo) -> None:
-    path = Path(app.config["PHOTO_DIR"]) / stored.stored_name
-    path.write_bytes(path.read_bytes() + b"\x00")
+def test_a_changed_photo_is_not_served(app: Flask, stored: Photo) -> None:
+    sealed = sealed_content(app, stored)
+    set_content(app, stored, sealed[:-1] + bytes([sealed[-1] ^ 1]))
     client = login(app, LINCOLN_DESIGNEE)
     before = len(audit_entries(app))
     response = client.get(f"/office/photos/{stored.public_id}")
     assert response.status_code == 500
     assert not response.content_type.startswith("image/")
     assert len(audit_entries(app)) == before
-    path.unlink()
+    set_content(app, stored, None)
     assert client.get(f"/office/photos/{stored.public_id}").status_code == 404
+
+
+def test_a_photo_copied_onto_another_row_does_not_open(
+    app: Flask, open_desk: FlaskClient, stored: Photo
+) -> None:
+    assert upload(open_desk, png_bytes((20, 10), "RGB"), "b.png", "image/png").status_code == 302
+    first, second = photos(app)
+    set_content(app, second, sealed_content(app, first))
+    client = login(app, LINCOLN_DESIGNEE)
+    assert client.get(f"/office/photos/{second.public_id}").status_code == 500
+    assert client.get(f"/office/photos/{first.public_id}").status_code == 200
+
+
+def test_a_photo_kept_as_a_file_before_photos_moved_is_still_served(
+    app: Flask, stored: Photo
+) -> None:
+    """Photos from before the move stay readable until the rotate job seals them."""
+    data = stored_image(app, stored)
+    folder = Path(app.config["PHOTO_DIR"])
+    folder.mkdir(mode=0o700, parents=True)
+    (folder / ("ab" * 16 + ".jpg")).write_bytes(data)
+    with writing(), database(app).session_factory() as session, session.begin():
+        session.execute(
+            update(Photo)
+            .where(Photo.id == stored.id)
+            .values(content=None, stored_name="ab" * 16 + ".jpg")
+        )
+    client = login(app, LINCOLN_DESIGNEE)
+    assert client.get(f"/office/photos/{stored.public_id}").get_data() == data
 
 
 def test_encounter_page_shows_thumbnails_time_and_full_sha(app: Flask, stored: Photo) -> None:
@@ -666,12 +717,6 @@ def test_the_re_encoder_refuses_other_formats() -> None:
             reencode(output.getvalue())
 
 
-def test_folder_is_created_private(app: Flask, open_desk: FlaskClient) -> None:
-    folder = Path(app.config["PHOTO_DIR"])
-    assert not folder.exists()
-    previous = os.umask(0o022)
-    try:
-        assert upload(open_desk, jpeg_with_gps()).status_code == 302
-    finally:
-        os.umask(previous)
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+def test_no_photo_folder_is_written(app: Flask, open_desk: FlaskClient) -> None:
+    assert upload(open_desk, jpeg_with_gps()).status_code == 302
+    assert not Path(app.config["PHOTO_DIR"]).exists()

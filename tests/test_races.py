@@ -357,6 +357,7 @@ def test_taps_write_beside_an_outbox_worker_in_another_process(
                 "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
                 "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
                 "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
+                "KIOSK_INDEX_KEY": app.config["INDEX_KEY"],
                 "KIOSK_SMTP_HOST": smtp.host,
                 "KIOSK_SMTP_PORT": str(smtp.port),
                 "KIOSK_SMTP_STARTTLS": "0",

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from kiosk import webdb
 from kiosk.clock import now_utc
@@ -27,7 +26,6 @@ from kiosk.desk.common import (
 )
 from kiosk.localtime import local
 from kiosk.models import Agent, Encounter, NamedPerson
-from kiosk.photos import discard_file
 from kiosk.protocol import capture, document_record
 from kiosk.protocol import encounters as ops
 from kiosk.protocol.documents import (
@@ -144,7 +142,7 @@ def request_step(encounter: Encounter) -> Any:
             child_with=form.child_with.data,
         )
         name = form.person_name.data
-        key = current_app.config["ENCRYPTION_KEY"]
+        key = current_app.config["INDEX_KEY"]
         with writing(encounter) as (db, current):
             now = now_utc()
             capture.save_request(db, current, actor, now, values)
@@ -216,27 +214,22 @@ def document(encounter: Encounter) -> Any:
         matches_school=form.matches_school.data or None,
     )
     photo_added = None
-    try:
-        with writing(encounter) as (db, current):
-            now = now_utc()
-            document_record.save_triage(
-                db,
-                current,
-                actor,
-                now,
-                answers,
-                links(),
-                names_person=form.names_person.data or None,
-                pick=pick,
-            )
-            document_record.save_document_details(db, current, actor, now, details)
-            if prepared is not None:
-                photo_added = keep_photo(db, current, form, prepared, actor)
-            after = top_situation(current, "document")
-    except SQLAlchemyError:
-        if photo_added is not None:
-            discard_file(current_app.config["PHOTO_DIR"], photo_added.stored_name)
-        raise
+    with writing(encounter) as (db, current):
+        now = now_utc()
+        document_record.save_triage(
+            db,
+            current,
+            actor,
+            now,
+            answers,
+            links(),
+            names_person=form.names_person.data or None,
+            pick=pick,
+        )
+        document_record.save_document_details(db, current, actor, now, details)
+        if prepared is not None:
+            photo_added = keep_photo(db, current, form, prepared, actor)
+        after = top_situation(current, "document")
     warn_status_words(details.names_addresses)
     if form.photo.errors:
         # Everything else was saved; the photo's problem shows next to it.

@@ -72,7 +72,6 @@ def keep_photo(
             encounter=encounter,
             kind=form.photo_kind.data or "document",
             encoded=encoded,
-            photo_dir=current_app.config["PHOTO_DIR"],
             now=now_utc(),
             kiosk_id=kiosk.id if kiosk else None,
             actor=actor,

@@ -1,6 +1,6 @@
 """Every table, re-exported from one place."""
 
-from kiosk.models.base import Base, SealedText, UTCDateTime, new_public_id
+from kiosk.models.base import Base, UTCDateTime, new_public_id
 from kiosk.models.delivery import Acknowledgement, AuditEntry, OutboxMessage, WorkerHeartbeat
 from kiosk.models.encounters import (
     Agent,
@@ -14,6 +14,7 @@ from kiosk.models.encounters import (
     ScriptVersion,
 )
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.models.sealed import SealedText
 
 __all__ = [
     "ROLES",

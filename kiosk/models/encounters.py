@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from kiosk.clock import now_utc
-from kiosk.models.base import Base, SealedText, UTCDateTime, new_public_id
+from kiosk.models.base import Base, UTCDateTime, new_public_id
 from kiosk.models.places import Kiosk, School
+from kiosk.models.sealed import SealedText, register
 
 
 class ScriptVersion(Base):
@@ -29,8 +30,10 @@ class ScriptVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
+@register
 class Encounter(Base):
     __tablename__ = "encounters"
+    __seal_identity__ = ("public_id",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -53,23 +56,23 @@ class Encounter(Base):
 
     # What was asked.
     request_kinds: Mapped[str] = mapped_column(String(200), default="")
-    request_other: Mapped[str | None] = mapped_column(String(200))
-    purpose: Mapped[str | None] = mapped_column(Text)
+    request_other: Mapped[str | None] = mapped_column(SealedText(200))
+    purpose: Mapped[str | None] = mapped_column(SealedText)
     consent_claimed: Mapped[str | None] = mapped_column(String(10))
-    consent_claim: Mapped[str | None] = mapped_column(Text)
+    consent_claim: Mapped[str | None] = mapped_column(SealedText)
 
     # Summary columns kept in step with the events, so review filters stay fast.
     doc_first_impression: Mapped[str | None] = mapped_column(String(30), index=True)
     doc_confirmed_type: Mapped[str | None] = mapped_column(String(30), index=True)
     exigency: Mapped[bool | None] = mapped_column(Boolean, index=True)
-    exigency_reason: Mapped[str | None] = mapped_column(Text)
-    exigency_directives: Mapped[str | None] = mapped_column(Text)
+    exigency_reason: Mapped[str | None] = mapped_column(SealedText)
+    exigency_directives: Mapped[str | None] = mapped_column(SealedText)
     outcome: Mapped[str | None] = mapped_column(String(30), index=True)
-    outcome_other: Mapped[str | None] = mapped_column(Text)
-    entry_areas: Mapped[str | None] = mapped_column(Text)
+    outcome_other: Mapped[str | None] = mapped_column(SealedText)
+    entry_areas: Mapped[str | None] = mapped_column(SealedText)
     entry_started: Mapped[str | None] = mapped_column(String(5))
     entry_ended: Mapped[str | None] = mapped_column(String(5))
-    witnesses: Mapped[str | None] = mapped_column(Text)
+    witnesses: Mapped[str | None] = mapped_column(SealedText)
     # Set once the desk records that agents went in without consent; it stays set when a
     # later outcome (they left, say) is recorded, because it happened.
     entered_without_consent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
@@ -95,9 +98,9 @@ class Encounter(Base):
     consent_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     guardian_notice: Mapped[str | None] = mapped_column(String(20))
     guardian_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    guardian_notice_by: Mapped[str | None] = mapped_column(String(120))
-    guardian_notice_reason: Mapped[str | None] = mapped_column(Text)
-    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    guardian_notice_by: Mapped[str | None] = mapped_column(SealedText(120))
+    guardian_notice_reason: Mapped[str | None] = mapped_column(SealedText)
+    resolution_notes: Mapped[str | None] = mapped_column(SealedText)
 
     school: Mapped[School] = relationship()
     kiosk: Mapped[Kiosk | None] = relationship()
@@ -115,21 +118,23 @@ class Encounter(Base):
     )
 
 
+@register
 class Agent(Base):
     __tablename__ = "agents"
+    __seal_identity__ = ("encounter_id", "position")
     __table_args__ = (UniqueConstraint("encounter_id", "position"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str | None] = mapped_column(String(120))
-    badge_number: Mapped[str | None] = mapped_column(String(60))
+    name: Mapped[str | None] = mapped_column(SealedText(120))
+    badge_number: Mapped[str | None] = mapped_column(SealedText(60))
     agency_printed: Mapped[str | None] = mapped_column(String(200))
     agency_pick: Mapped[str | None] = mapped_column(String(30))
     title: Mapped[str | None] = mapped_column(String(120))
-    phone: Mapped[str | None] = mapped_column(String(40))
-    supervisor_name: Mapped[str | None] = mapped_column(String(120))
-    supervisor_phone: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(SealedText(40))
+    supervisor_name: Mapped[str | None] = mapped_column(SealedText(120))
+    supervisor_phone: Mapped[str | None] = mapped_column(SealedText(40))
     # A set, comma-joined: shown freely, only when asked, refused, hidden after being shown.
     id_shown: Mapped[str | None] = mapped_column(String(60))
     attire: Mapped[str | None] = mapped_column(String(20))
@@ -139,10 +144,12 @@ class Agent(Base):
     encounter: Mapped[Encounter] = relationship(back_populates="agents")
 
 
+@register
 class NamedPerson(Base):
     """A person the agent named: one row each; everything else refers to the row by id."""
 
     __tablename__ = "named_people"
+    __seal_identity__ = ("encounter_id", "position")
     __table_args__ = (UniqueConstraint("encounter_id", "position"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,8 +164,10 @@ class NamedPerson(Base):
     encounter: Mapped[Encounter] = relationship(back_populates="named_people")
 
 
+@register
 class Document(Base):
     __tablename__ = "documents"
+    __seal_identity__ = ("encounter_id", "position")
     __table_args__ = (UniqueConstraint("encounter_id", "position"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,37 +183,43 @@ class Document(Base):
     confirmed_type: Mapped[str | None] = mapped_column(String(30))
     confirmed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    issuer: Mapped[str | None] = mapped_column(String(200))
-    case_number: Mapped[str | None] = mapped_column(String(100))
+    issuer: Mapped[str | None] = mapped_column(SealedText(200))
+    case_number: Mapped[str | None] = mapped_column(SealedText(100))
     dates: Mapped[str | None] = mapped_column(String(200))
-    names_addresses: Mapped[str | None] = mapped_column(Text)
+    names_addresses: Mapped[str | None] = mapped_column(SealedText)
     matches_school: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
     encounter: Mapped[Encounter] = relationship(back_populates="documents")
 
 
+@register
 class DeskMessage(Base):
     """A short instruction from the district office to the desk, revealed on a tap."""
 
     __tablename__ = "desk_messages"
+    __seal_identity__ = ("public_id",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
     preset: Mapped[str | None] = mapped_column(String(40))
-    text: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(SealedText(300))
     sender_label: Mapped[str] = mapped_column(String(200), default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+@register
 class LateAddition(Base):
     """What the desk sent after its record had ended: kept on the encounter, never dropped."""
 
     __tablename__ = "late_additions"
+    __seal_identity__ = ("public_id",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
     kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
     # Which desk screen it came from, e.g. "request".
@@ -215,7 +230,7 @@ class LateAddition(Base):
 
 
 class Photo(Base):
-    """A photo of a document or business card: re-encoded, stored outside the web root."""
+    """A photo of a document or business card: re-encoded, stored sealed in the database."""
 
     __tablename__ = "photos"
 
@@ -225,7 +240,11 @@ class Photo(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
     kind: Mapped[str] = mapped_column(String(20), default="document")
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    stored_name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Sealed with the row's public_id (kiosk.photos); loaded only when the photo is served.
+    content: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    # Photos kept before they moved into the database: a file under PHOTO_DIR until
+    # `flask keys rotate` seals it into content.
+    stored_name: Mapped[str | None] = mapped_column(String(100), unique=True)
     content_type: Mapped[str] = mapped_column(String(40))
     size_bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer)

@@ -15,6 +15,7 @@ from kiosk.localtime import local
 from kiosk.models import Encounter, Photo
 from kiosk.office.blueprint import bp
 from kiosk.photos import PhotoMismatch, PhotoUnavailable, open_photo
+from kiosk.sealing import keyring_of
 
 # Who may see a photo, for the photo's school or district-wide.
 KIND_ALT = {"document": "Photo of the document", "business_card": "Photo of a business card"}
@@ -79,7 +80,7 @@ def photo(public_id: str) -> Response:
     if row is None or encounter is None or not can_view_photos(user, encounter):
         abort(404)
     try:
-        data = open_photo(row, current_app.config["PHOTO_DIR"])
+        data = open_photo(row, current_app.config["PHOTO_DIR"], keyring_of(db))
     except PhotoMismatch:
         current_app.logger.error("photo %s does not match its recorded SHA-256", row.public_id)
         abort(500)

@@ -4,10 +4,7 @@ operation takes a session and plain values, flushes, and never commits."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +24,7 @@ from kiosk.protocol.encounters import (
     require_desk_open,
 )
 from kiosk.protocol.events import Actor, record_event
+from kiosk.sealing import blind_index
 
 
 def add_late_addition(
@@ -207,12 +205,6 @@ def record_situation(
     )
     record_event(session, encounter, "request_recorded", actor, now, changed)
     return changed
-
-
-def blind_index(key: str, name: str) -> str:
-    """Return a keyed hash of a normalised name, for finding a person without reading names."""
-    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-    return hmac.new(key.encode(), folded.encode(), hashlib.sha256).hexdigest()
 
 
 def add_named_person(

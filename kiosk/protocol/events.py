@@ -11,7 +11,15 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from kiosk.models import Encounter, EncounterEvent
+from kiosk.models import Agent, Document, Encounter, EncounterEvent
+from kiosk.models.sealed import sealed_columns
+
+# Keys whose values may name someone: the event says only that they were recorded. The
+# values themselves are sealed in their own columns (kiosk.sealing).
+NAMING_KEYS = frozenset(
+    {*sealed_columns(Encounter), *sealed_columns(Agent), *sealed_columns(Document)}
+    | {"notes", "text", "by", "reason"}
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,14 @@ class Actor:
 def canonical_json(data: Any) -> str:
     """Serialise so that the same data always gives the same bytes (for hashing)."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def without_free_text(data: dict[str, Any]) -> dict[str, Any]:
+    """Replace free text that may name someone with the word "recorded"."""
+    return {
+        key: ("recorded" if key in NAMING_KEYS and isinstance(value, str) and value else value)
+        for key, value in data.items()
+    }
 
 
 def record_event(
@@ -65,7 +81,7 @@ def record_event(
         actor_kiosk_id=actor.kiosk_id,
         actor_contact_id=actor.contact_id,
         script_version_id=encounter.script_version_id,
-        data=canonical_json(data or {}),
+        data=canonical_json(without_free_text(data or {})),
     )
     session.add(event)
     return event
