@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from kiosk.config import KEY_NAMES
 from kiosk.models import Encounter, NamedPerson
 from kiosk.webdb import database
 from tests.conftest import csrf_token, tap_start
@@ -54,7 +55,7 @@ def flask(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Comple
 
 
 def keys_of(app: Flask) -> dict[str, str]:
-    return {name: app.config[name] for name in ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY")}
+    return {name: app.config[name] for name in KEY_NAMES}
 
 
 def record_something(app: Flask, kiosk_client: Any) -> str:
@@ -139,9 +140,12 @@ def test_backup_and_restore_into_a_fresh_instance(
 
         copy = create_app({**app.config, "DATABASE_URL": target})
         with database(copy).session_factory() as session:
-            names = session.scalars(
-                select(NamedPerson.name).where(NamedPerson.encounter_id == found)
-            ).all()
+            names = [
+                person.name
+                for person in session.scalars(
+                    select(NamedPerson).where(NamedPerson.encounter_id == found)
+                )
+            ]
         database(copy).engine.dispose()
         assert names == [NAME]
 

@@ -3,7 +3,8 @@
 A model lists its row identity in ``__seal_identity__``; every ``SealedText`` column of it
 is sealed just before its INSERT or UPDATE and opened when the row is loaded. The
 attributes hold plain text between flushes, so operations and views never see envelopes.
-Bulk UPDATE statements bypass this: never set a sealed column with one.
+Bulk UPDATE statements and column selects (``select(Model.column)``) bypass this: load
+whole rows to read a sealed column, and never set one with a bulk UPDATE.
 """
 
 from __future__ import annotations
