@@ -1,5 +1,5 @@
 """WSGI entry: `gunicorn app:app`, `flask --app app ...`."""
 
-from kiosk import create_app
+from kiosk.startup import entry_app
 
-app = create_app()
+app = entry_app()

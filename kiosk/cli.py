@@ -15,12 +15,12 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk import backup, logs, migrate, webdb
+from kiosk import backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment
 from kiosk.clock import now_utc
-from kiosk.config import write_keys_file
+from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
 from kiosk.models import ROLES, School
@@ -73,8 +73,12 @@ def db_upgrade() -> None:
 
 @keys_cli.command("create")
 def keys_create() -> None:
-    """Write instance/keys.json once (mode 0600); existing keys are kept."""
-    click.echo(f"keys: {write_keys_file(current_app.instance_path)}")
+    """Write instance/keys.json once (mode 0600); existing keys are kept. Needs no settings."""
+    try:
+        path = write_keys_file(current_app.instance_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"keys: {path} (mode 0600)")
 
 
 def find_school(session, name: str) -> School:  # type: ignore[no-untyped-def]
@@ -100,19 +104,31 @@ def setting_up() -> Iterator[Session]:
 @click.option("--name", "display_name", required=True, help="Name as shown to colleagues.")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
 @click.option("--school", default=None, help="Limit the roles to this school.")
-@click.option("--password", default=None, help="Prompted for when --email is given.")
-@click.option("--pin", default=None, help="Six digits, for front-desk staff.")
+@click.option(
+    "--password",
+    default=None,
+    hidden=True,
+    expose_value=False,
+    callback=credentials.refuse_password_argument,
+)
+@click.option(
+    "--pin",
+    is_flag=False,
+    flag_value=credentials.ASK,
+    default=None,
+    help="Give a six-digit PIN (front-desk staff): asked for, or read from KIOSK_NEW_PIN.",
+)
 def users_create(
     email: str | None,
     display_name: str,
     roles: tuple[str, ...],
     school: str | None,
-    password: str | None,
     pin: str | None,
 ) -> None:
-    """Create a person with roles; office staff get a password, desk staff a PIN."""
-    if email and not password:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    """Create a person with roles; office staff (--email) get a password, asked for or read
+    from KIOSK_NEW_PASSWORD; desk staff get a PIN (--pin)."""
+    password = credentials.new_password() if email else None
+    pin = credentials.new_pin() if credentials.pin_wanted(pin) else None
     if not setup.valid_pin(pin):
         raise click.ClickException("the PIN must be six digits")
     method = current_app.config["PASSWORD_HASH"]
@@ -206,9 +222,10 @@ def contacts_add(
         webhook_secret=webhook_secret,
         places=chosen,
     )
+    gateway_missing = tuple(missing_sms_settings(current_app.config))
     with setting_up() as session:
         find_school(session, school)
-        setup.add_contact(session, values)
+        setup.add_contact(session, values, sms_gateway_missing=gateway_missing)
     if chosen:
         where = ", ".join(dict.fromkeys(chosen))
         click.echo(f"contact added: {name}, for {where}, {channel}, {school}")

@@ -8,6 +8,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 KEY_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY", "INDEX_KEY")
 KEYS_FILE = "keys.json"
 
@@ -50,7 +53,12 @@ def read_keys_file(instance_path: str) -> dict[str, str]:
     path = Path(instance_path) / KEYS_FILE
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read as keys ({type(exc).__name__})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} cannot be read as keys (not a JSON object)")
     return {name: str(data[name]) for name in KEY_NAMES if data.get(name)}
 
 
@@ -133,12 +141,11 @@ def check_settings(settings: dict[str, Any]) -> None:
         raise ConfigError(
             "missing keys: "
             + ", ".join(missing)
-            + " (set them in the environment or run `flask --app app keys create`)"
+            + " (set them in the environment or run `.venv/bin/flask --app app keys create`)"
         )
     if settings["PROXY_HOPS"] < 0:
         raise ConfigError("KIOSK_PROXY_HOPS must be 0 or more")
-    if not settings["BASE_URL"].startswith(("http://", "https://")):
-        raise ConfigError("KIOSK_BASE_URL must start with http:// or https://")
+    check_urls(settings)
     if settings["DELIVERY"] not in {"inprocess", "off"}:
         raise ConfigError("KIOSK_DELIVERY must be 'inprocess' or 'off'")
     if settings["DATABASE_URL"].startswith("sqlite") and ":memory:" in settings["DATABASE_URL"]:
@@ -147,3 +154,27 @@ def check_settings(settings: dict[str, Any]) -> None:
         raise ConfigError("KIOSK_SMTP_HOST and KIOSK_MAIL_FROM are required outside demo mode")
     if not settings["MAIL_FROM"]:
         settings["MAIL_FROM"] = "kiosk@localhost"
+
+
+SMS_SETTINGS = ("SMS_BASE_URL", "SMS_ACCOUNT_SID", "SMS_AUTH_TOKEN", "SMS_FROM")
+
+
+def missing_sms_settings(settings: dict[str, Any]) -> list[str]:
+    """The SMS gateway settings not set, by their environment names."""
+    return [f"KIOSK_{name}" for name in SMS_SETTINGS if not settings.get(name)]
+
+
+def check_urls(settings: dict[str, Any]) -> None:
+    """Name a setting that cannot work; never repeat its value (a URL may hold a password)."""
+    try:
+        make_url(settings["DATABASE_URL"]).get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise ConfigError(
+            "KIOSK_DATABASE_URL is not a database URL this app can use "
+            "(e.g. postgresql+psycopg://user:password@host:5432/dbname)"
+        ) from exc
+    if not str(settings["BASE_URL"]).startswith(("http://", "https://")):
+        raise ConfigError("KIOSK_BASE_URL must start with http:// or https://")
+    missing = missing_sms_settings(settings)
+    if 0 < len(missing) < len(SMS_SETTINGS):
+        raise ConfigError(f"the SMS gateway is half set up: {', '.join(missing)} missing")

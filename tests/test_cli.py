@@ -12,8 +12,8 @@ from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.webdb import database
 
 
-def run(app: Flask, *args: str) -> Any:
-    return app.test_cli_runner().invoke(args=list(args))
+def run(app: Flask, *args: str, **options: Any) -> Any:
+    return app.test_cli_runner().invoke(args=list(args), **options)
 
 
 def test_schools_contacts_users_and_kiosk_enrollment(app: Flask) -> None:
@@ -58,7 +58,7 @@ def test_schools_contacts_users_and_kiosk_enrollment(app: Flask) -> None:
         "--school",
         "Oak School",
         "--pin",
-        "123456",
+        input="123456\n123456\n",
     )
     assert result.exit_code == 0, result.output
     result = run(
@@ -73,8 +73,7 @@ def test_schools_contacts_users_and_kiosk_enrollment(app: Flask) -> None:
         "designee",
         "--school",
         "Oak School",
-        "--password",
-        "long-password",
+        env={"KIOSK_NEW_PASSWORD": "long-password"},
     )
     assert result.exit_code == 0, result.output
     result = run(app, "kiosks", "enroll", "--school", "Oak School")
@@ -103,7 +102,11 @@ def test_bad_cli_input_is_refused_with_a_message(app: Flask) -> None:
         app, "contacts", "add", "--school", "Nowhere", "--name", "A", "--email", "a@b.test"
     )
     assert result.exit_code != 0 and "no school named" in result.output
-    result = run(app, "users", "create", "--name", "P", "--role", "front_desk", "--pin", "12ab")
+    result = run(app, "users", "create", "--name", "P", "--role", "front_desk", "--pin", "123456")
+    assert result.exit_code != 0 and "not taken on the command line" in result.output
+    result = run(
+        app, "users", "create", "--name", "P", "--role", "front_desk", "--pin", input="12ab\n12ab\n"
+    )
     assert result.exit_code != 0 and "six digits" in result.output
 
 

@@ -199,10 +199,11 @@ def login(app: Flask, email: str, password: str = PASSWORD) -> FlaskClient:
 
 def create_user(app: Flask, email: str, role: str, school: str | None = None) -> None:
     args = ["users", "create", "--email", email, "--name", f"Test {role}", "--role", role]
-    args += ["--password", "test-password-123"]
     if school:
         args += ["--school", school]
-    result = app.test_cli_runner().invoke(args=args)
+    result = app.test_cli_runner().invoke(
+        args=args, env={"KIOSK_NEW_PASSWORD": "test-password-123"}
+    )
     assert result.exit_code == 0, result.output
 
 

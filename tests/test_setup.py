@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from kiosk.db import unit_of_work
+from kiosk.models import Contact
 from kiosk.protocol import setup
 from kiosk.webdb import database
 
@@ -83,3 +84,37 @@ def test_a_folder_of_zones_is_not_a_time_zone(app: Flask, district: Any) -> None
     with pytest.raises(setup.SetupError, match="unknown time zone 'America'"):
         attempt(app, setup.create_school, "Folder School", "America", "")
     assert str(zone("America")) == "UTC"
+
+
+def test_an_sms_contact_waits_for_the_gateway(app: Flask, district: Any) -> None:
+    values = setup.ContactInput(
+        school=SCHOOL, name="Backup", address="+15550100202", channel="sms", level=2
+    )
+    with pytest.raises(setup.SetupError, match="KIOSK_SMS_AUTH_TOKEN, KIOSK_SMS_FROM first"):
+        attempt(
+            app,
+            lambda s, v: setup.add_contact(
+                s, v, sms_gateway_missing=("KIOSK_SMS_AUTH_TOKEN", "KIOSK_SMS_FROM")
+            ),
+            values,
+        )
+    assert attempt(app, setup.add_contact, values).channel == "sms"
+
+
+def test_a_contact_and_a_user_with_one_email_are_linked_whichever_comes_first(
+    app: Flask, district: Any
+) -> None:
+    def contact(email: str) -> Any:
+        values = setup.ContactInput(school=SCHOOL, name="Sam", address=email)
+        return attempt(app, setup.add_contact, values)
+
+    def user(email: str) -> Any:
+        return attempt(app, setup.create_user, setup.UserInput("Sam", ("designee",), email=email))
+
+    early = contact("Sam.Early@District.test")
+    late_user = user("sam.early@district.test")
+    early_user = user("sam.late@district.test")
+    late = contact("sam.late@district.test")
+    with database(app).session_factory() as session:
+        assert session.get(Contact, early.id).user_id == late_user.id
+        assert session.get(Contact, late.id).user_id == early_user.id

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
@@ -77,8 +77,11 @@ class ContactInput:
     places: tuple[str, ...] = ()
 
 
-def add_contact(session: Session, values: ContactInput) -> Contact:
-    """Alert this contact for a school at a level, or for off-site places, by one channel."""
+def add_contact(
+    session: Session, values: ContactInput, sms_gateway_missing: tuple[str, ...] = ()
+) -> Contact:
+    """Alert this contact for a school at a level, or for off-site places, by one channel; an
+    SMS contact only once the gateway is set up (sms_gateway_missing names what is not)."""
     address = one_line(values.address, "the address")
     unknown = [p for p in values.places if p not in OFFSITE_PLACES]
     if unknown:
@@ -102,6 +105,12 @@ def add_contact(session: Session, values: ContactInput) -> Contact:
             raise SetupError(f"the webhook format must be one of {', '.join(WEBHOOK_FORMATS)}")
     if values.channel == "sms" and not address.lstrip("+").isdigit():
         raise SetupError("an SMS contact needs a phone number such as +15550100")
+    if values.channel == "sms" and sms_gateway_missing:
+        raise SetupError(
+            "SMS contacts need the SMS gateway: set "
+            + ", ".join(sms_gateway_missing)
+            + " first (and in the server's environment)"
+        )
     school = find_school(session, values.school)
     user = session.scalar(select(User).where(User.email == address.lower()))
     contact = Contact(
@@ -154,6 +163,13 @@ def create_user(session: Session, values: UserInput) -> User:
     )
     session.add(user)
     session.flush()
+    if email:
+        # Contacts added before the person: an acknowledgement is recorded against them too.
+        session.execute(
+            update(Contact)
+            .where(Contact.channel == "email", Contact.address == email, Contact.user_id.is_(None))
+            .values(user_id=user.id)
+        )
     for role in values.roles:
         session.add(RoleGrant(user_id=user.id, role=role, school_id=school.id if school else None))
     session.flush()
