@@ -84,15 +84,18 @@ EXAMPLES = {
 }
 
 
-def required_arguments(path: tuple[str, ...]) -> list[str]:
-    """The command's required options, with example values, so that only settings can stop it."""
+def required_arguments(path: tuple[str, ...], folder: Path) -> list[str]:
+    """The command's required options and arguments, with example values (folder: an existing
+    one), so that only the settings can stop it."""
+    examples = {**EXAMPLES, "folder": str(folder), "path": str(folder / "exported-keys.json")}
     command: Any = app_commands()
     for name in path:
         command = command.commands.get(name) if isinstance(command, click.Group) else None
     arguments: list[str] = []
     for param in getattr(command, "params", []):
         if param.required:
-            arguments += [param.opts[0], EXAMPLES[str(param.name)]]
+            value = examples[str(param.name)]
+            arguments += [value] if isinstance(param, click.Argument) else [param.opts[0], value]
     return arguments
 
 
@@ -150,12 +153,12 @@ def test_help_needs_no_settings(instance: Path, args: tuple[str, ...]) -> None:
 
 
 @pytest.mark.slow
-def test_every_command_stops_in_one_line_without_settings(instance: Path) -> None:
+def test_every_command_stops_in_one_line_without_settings(instance: Path, tmp_path: Path) -> None:
     env = scratch_env(instance)
     commands = [path for path in leaf_commands() if path not in RUN_WITHOUT_SETTINGS]
     assert ("outbox", "run") in commands and ("users", "create") in commands
     for path in [*commands, ("routes",), ("shell",)]:
-        line = one_error_line(flask(env, *path, *required_arguments(path)))
+        line = one_error_line(flask(env, *path, *required_arguments(path, tmp_path)))
         assert line.startswith("Error: missing keys: KIOSK_SECRET_KEY"), (path, line)
         assert "keys create" in line
 
