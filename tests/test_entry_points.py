@@ -17,6 +17,7 @@ import click
 import pytest
 
 from kiosk import cli
+from kiosk.config import KEY_NAMES
 from kiosk.startup import RUN_WITHOUT_SETTINGS
 from tests.conftest import CHEAP_HASH, free_port
 
@@ -124,7 +125,7 @@ def test_keys_create_works_before_any_key_and_never_overwrites(instance: Path) -
     assert str(path) in first.stdout
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     keys = json.loads(path.read_text())
-    assert sorted(keys) == ["AUDIT_KEY", "ENCRYPTION_KEY", "SECRET_KEY"]
+    assert sorted(keys) == sorted(KEY_NAMES)
     # With keys but still no SMTP settings: kept as they are.
     again = flask(env, "keys", "create")
     assert again.returncode == 0, again.stderr
@@ -218,7 +219,7 @@ def gunicorn(
     [
         ({}, "missing keys: KIOSK_SECRET_KEY"),
         (
-            {"KIOSK_SECRET_KEY": "s", "KIOSK_ENCRYPTION_KEY": "e", "KIOSK_AUDIT_KEY": "a"},
+            {f"KIOSK_{name}": "k" for name in KEY_NAMES},
             "KIOSK_SMTP_HOST",
         ),
         ({"KIOSK_DEMO": "1", "KIOSK_WORKERS": "two"}, "KIOSK_WORKERS must be a whole number"),
