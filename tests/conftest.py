@@ -8,7 +8,9 @@ import ipaddress
 import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -74,6 +76,24 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 REQUIRE_ALL = os.environ.get("KIOSK_TEST_REQUIRE_ALL") == "1"
+
+
+def key_environment(app: Flask) -> dict[str, str]:
+    """The app's keys as the KIOSK_* variables a subprocess of the same instance needs."""
+    from kiosk.config import KEY_NAMES
+
+    return {f"KIOSK_{name}": app.config[name] for name in KEY_NAMES}
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 15.0) -> None:
+    """Stop a server started in its own session: SIGTERM its group, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
 
 
 def free_port() -> int:

@@ -35,7 +35,14 @@ from kiosk.clock import now_utc
 from kiosk.db import unit_of_work
 from kiosk.models import Encounter, EncounterEvent, OutboxMessage, School
 from kiosk.webdb import database
-from tests.conftest import CHEAP_HASH, SmtpSink, free_port, running_smtp, start_fields
+from tests.conftest import (
+    CHEAP_HASH,
+    SmtpSink,
+    free_port,
+    key_environment,
+    running_smtp,
+    start_fields,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -91,10 +98,7 @@ def environment(app: Flask, smtp: SmtpSink, base_url: str, port: int) -> dict[st
     env.update(
         {
             "KIOSK_DATABASE_URL": app.config["DATABASE_URL"],
-            "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
-            "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
-            "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
-            "KIOSK_INDEX_KEY": app.config["INDEX_KEY"],
+            **key_environment(app),
             "KIOSK_BASE_URL": base_url,
             "KIOSK_SMTP_HOST": smtp.host,
             "KIOSK_SMTP_PORT": str(smtp.port),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ import pytest
 from flask import Flask
 
 from kiosk.logs import JsonFormatter, RedactFilter, redact
-from tests.conftest import deliver, free_port, tap_at
+from tests.conftest import deliver, free_port, key_environment, stop_process, tap_at
 from tests.conftest import outbox_rows as rows
 from tests.notify.test_channels import SECRET, only_contacts
 
@@ -109,9 +108,7 @@ def gunicorn_env(app: Flask, port: int, **extra: str) -> dict[str, str]:
             "KIOSK_DEMO": "1",
             "KIOSK_DELIVERY": "off",
             "KIOSK_DATABASE_URL": app.config["DATABASE_URL"],
-            "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
-            "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
-            "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
+            **key_environment(app),
             "KIOSK_INSTANCE_PATH": app.instance_path,
             "KIOSK_WORKERS": "1",
             "PORT": str(port),
@@ -161,17 +158,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Any]:
 
     yield start
     for process in started:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+        stop_process(process)
 
 
 TOKEN_URLS = (

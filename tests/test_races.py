@@ -25,7 +25,15 @@ from kiosk.models import (
     School,
 )
 from kiosk.webdb import database
-from tests.conftest import csrf_token, encounters, enroll_client, events, start_fields, tap_start
+from tests.conftest import (
+    csrf_token,
+    encounters,
+    enroll_client,
+    events,
+    key_environment,
+    start_fields,
+    tap_start,
+)
 from tests.test_office import login
 
 TRIALS = 6
@@ -354,10 +362,7 @@ def test_taps_write_beside_an_outbox_worker_in_another_process(
         env.update(
             {
                 "KIOSK_DATABASE_URL": url,
-                "KIOSK_SECRET_KEY": app.config["SECRET_KEY"],
-                "KIOSK_ENCRYPTION_KEY": app.config["ENCRYPTION_KEY"],
-                "KIOSK_AUDIT_KEY": app.config["AUDIT_KEY"],
-                "KIOSK_INDEX_KEY": app.config["INDEX_KEY"],
+                **key_environment(app),
                 "KIOSK_SMTP_HOST": smtp.host,
                 "KIOSK_SMTP_PORT": str(smtp.port),
                 "KIOSK_SMTP_STARTTLS": "0",

@@ -15,7 +15,6 @@ import http.cookiejar
 import ipaddress
 import os
 import re
-import signal
 import ssl
 import subprocess
 import threading
@@ -33,7 +32,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import SmtpSink, free_port, start_fields
+from tests.conftest import SmtpSink, free_port, start_fields, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -231,13 +230,7 @@ class Reader:
 
     def stop(self) -> None:
         for process in self.servers:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=5)
+            stop_process(process)
 
 
 def wait_healthy(base_url: str, reader: Reader, log: Path) -> None:

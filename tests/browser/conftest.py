@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench.harness import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp
+from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -104,14 +103,7 @@ def wait_healthy(server: KioskServer) -> None:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+    stop_process(process, grace=10.0)
 
 
 def start_server(directory: Path, smtp: SmtpSink, **extra: str) -> KioskServer:
