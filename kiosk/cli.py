@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from kiosk import backup, credentials, logs, migrate, webdb
@@ -55,6 +58,33 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup.backup_cli)
     keys_cli.add_command(backup.keys_export)
     keys_cli.add_command(keys_rotate)
+    for command in app.cli.commands.values():
+        _report_database_errors(command)
+
+
+def _report_database_errors(command: click.Command) -> None:
+    """A database that cannot be reached or used stops a command in one line, not a
+    traceback. The line is the driver's own first line: it names the host, never a password."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _report_database_errors(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "reports_database_errors", False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            first = (str(exc.orig or exc).strip().splitlines() or ["no message"])[0]
+            raise click.ClickException(
+                f"the database (KIOSK_DATABASE_URL) could not be used: {first}"
+            ) from None
+
+    run.reports_database_errors = True  # type: ignore[attr-defined]
+    command.callback = run
 
 
 def upgrade_database(app: Flask) -> None:

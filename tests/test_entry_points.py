@@ -199,6 +199,18 @@ def test_a_bad_setting_is_named_in_one_line_without_its_value(
         assert secret not in line
 
 
+def test_a_database_that_cannot_be_reached_is_one_line(instance: Path) -> None:
+    env = scratch_env(instance)
+    assert flask(env, "keys", "create").returncode == 0
+    env["KIOSK_DATABASE_URL"] = "postgresql+psycopg://kiosk:pw-2718@127.0.0.1:1/kiosk"
+    env["KIOSK_DEMO"] = "1"
+    line = one_error_line(flask(env, "db", "upgrade"))
+    assert line.startswith("Error: the database (KIOSK_DATABASE_URL) could not be used:"), line
+    assert "127.0.0.1" in line and "pw-2718" not in line
+    line = one_error_line(flask(env, "audit", "verify"))
+    assert "could not be used" in line
+
+
 def gunicorn(
     env: dict[str, str], seconds: float = 30
 ) -> tuple[subprocess.CompletedProcess[str], float]:
