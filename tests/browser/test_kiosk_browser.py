@@ -155,9 +155,12 @@ def test_front_desk_walks_an_encounter_from_tap_to_finish(
     tap_start(page)
     expect(page.locator("#say-line")).not_to_be_empty()
     page.evaluate("window.__sameDocument = true")
+    # When the mail server answered before the page after the tap was drawn, the page says
+    # so at once; otherwise the line changes through polling, without a reload.
+    drawn_notified = NOTIFIED.match(page.locator("#alert-state").inner_text().strip())
     expect(page.locator("#alert-state")).to_have_text(NOTIFIED, timeout=ALERT_WAIT)
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
-    assert status_polls, "the status line changed without polling /desk/status.json"
+    assert drawn_notified or status_polls, "the line changed without polling /desk/status.json"
     alert = wait_for_mail(smtp_sink, mail_before, f"Front-office alert: {SCHOOL}")
     assert SCHOOL in str(alert["Subject"])
 
