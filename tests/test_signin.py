@@ -57,3 +57,48 @@ def test_the_window_passes_and_a_right_password_clears_the_count(app: Flask, dis
     assert not throttle.blocked(["a"], now=61.5)  # the first failure left the window
     throttle.succeeded(["a"])
     assert not throttle.blocked(["a"], now=2)
+
+
+def _hash_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the method and cost (the part before the salt) of every password check."""
+    from kiosk.auth import views
+
+    seen: list[str] = []
+    real = views.check_password_hash
+
+    def counting(hashed: str, password: str) -> bool:
+        seen.append(hashed.split("$", 1)[0])
+        return real(hashed, password)
+
+    monkeypatch.setattr(views, "check_password_hash", counting)
+    return seen
+
+
+def test_an_unknown_email_costs_the_same_hash_check_as_a_known_one(
+    app: Flask, district: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _hash_checks(monkeypatch)
+    assert sign_in(app.test_client(), DANA, "wrong").status_code == 200
+    known = list(seen)
+    seen.clear()
+    assert sign_in(app.test_client(), "nobody@demo-district.example", "wrong").status_code == 200
+    unknown = list(seen)
+    assert len(known) == len(unknown) == 1
+    assert known == unknown == [app.config["PASSWORD_HASH"]]
+
+
+def test_an_account_without_a_password_is_checked_the_same_way_and_refused(
+    app: Flask, district: Any, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import update
+
+    from kiosk.db import writing
+    from kiosk.models import User
+
+    with writing():
+        db.execute(update(User).where(User.email == DANA).values(password_hash=None))
+        db.commit()
+    seen = _hash_checks(monkeypatch)
+    response = sign_in(app.test_client(), DANA, "anything")
+    assert response.status_code == 200 and "do not match" in response.get_data(as_text=True)
+    assert seen == [app.config["PASSWORD_HASH"]]

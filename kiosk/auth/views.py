@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
 from flask import (
@@ -14,7 +15,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
@@ -28,8 +29,20 @@ from kiosk.models import User
 bp = Blueprint("auth", __name__)
 
 DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
-# Checked against when the email is unknown, so both paths take the same time.
-_DUMMY_HASH = "scrypt:32768:8:1$wV0c8pYb2xw1Hh7Q$" + "0" * 128
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password made with the method accounts are hashed with: checked
+    against when the email is unknown (or has no password), so that sign-in does the same
+    work, and takes the same time, whether or not the account exists."""
+    app = current_app
+    if "signin_dummy_hash" not in app.extensions:
+        secret = secrets.token_urlsafe(32)
+        app.extensions["signin_dummy_hash"] = generate_password_hash(
+            secret, method=app.config["PASSWORD_HASH"]
+        )
+    dummy: str = app.extensions["signin_dummy_hash"]
+    return dummy
 
 
 @bp.get("/")
@@ -112,8 +125,10 @@ def login() -> Response | str | tuple[str, int]:
         by_email.failed([email])
         by_address.failed(address)
         user = webdb.session().scalar(select(User).where(User.email == email, User.active))
-        hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-        if user is not None and check_password_hash(hashed, form.password.data or ""):
+        hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+        # One check of the same cost on every path; the result counts only for a real account.
+        matches = check_password_hash(hashed, form.password.data or "")
+        if user is not None and user.password_hash and matches:
             by_email.succeeded([email])
             session.clear()
             session["uid"] = user.public_id
