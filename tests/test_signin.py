@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, tap_start
 
 DANA = "dana.reyes@demo-district.example"
 
@@ -47,16 +49,89 @@ def test_a_refused_guess_checks_no_password(
     assert checked == []
 
 
-def test_the_window_passes_and_a_right_password_clears_the_count(app: Flask, district: Any) -> None:
-    from kiosk.auth.throttle import Throttle
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    from kiosk import clock as clock_module
 
-    throttle = Throttle(2, 60)
-    throttle.failed(["a"], now=0)
-    throttle.failed(["a"], now=1)
-    assert throttle.blocked(["a"], now=30)
-    assert not throttle.blocked(["a"], now=61.5)  # the first failure left the window
-    throttle.succeeded(["a"])
-    assert not throttle.blocked(["a"], now=2)
+    yield clock_module
+    clock_module.set_offset(0)
+
+
+def test_the_lockout_ends_and_a_right_password_clears_the_count(
+    make_app: Any, district: Any, clock: Any
+) -> None:
+    app = make_app(SIGNIN_FAILURES_ALLOWED=2, SIGNIN_WINDOW_SECONDS=60)
+    client = app.test_client()
+    for _ in range(2):
+        assert sign_in(client, DANA, "wrong").status_code == 200
+    assert sign_in(client, DANA, "demo-password").status_code == 429
+    clock.set_offset(61)  # the lockout lasted one window
+    assert sign_in(client, DANA, "wrong").status_code == 200
+    assert sign_in(client, DANA, "demo-password").status_code == 302
+    # The right password forgot the failure before it: two more are allowed again.
+    other = app.test_client()
+    assert sign_in(other, DANA, "wrong").status_code == 200
+    assert sign_in(other, DANA, "wrong").status_code == 200
+    assert sign_in(other, DANA, "wrong").status_code == 429
+
+
+def test_each_lockout_lasts_twice_as_long_as_the_last(
+    make_app: Any, district: Any, clock: Any
+) -> None:
+    app = make_app(SIGNIN_FAILURES_ALLOWED=2, SIGNIN_WINDOW_SECONDS=60)
+    client = app.test_client()
+    elapsed = 0
+    for lockout in (60, 120, 240):
+        for _ in range(2):
+            assert sign_in(client, DANA, "wrong").status_code == 200
+        clock.set_offset(elapsed + lockout - 1)
+        assert sign_in(client, DANA, "wrong").status_code == 429
+        elapsed += lockout
+        clock.set_offset(elapsed)
+
+
+def test_failures_counted_on_one_server_are_refused_on_another(
+    make_app: Any, district: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_app(), make_app()
+    for _ in range(10):
+        assert sign_in(first.test_client(), DANA, "wrong").status_code == 200
+    seen = _hash_checks(monkeypatch)
+    refused = sign_in(second.test_client(), DANA, "demo-password")
+    assert refused.status_code == 429 and seen == []
+
+
+def test_wrong_guesses_sent_at_once_cannot_slip_past_the_limit(
+    make_app: Any, district: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(SIGNIN_FAILURES_ALLOWED=3)
+    guesses = 8
+    clients = [app.test_client() for _ in range(guesses)]
+    tokens = [csrf_token(client, "/login") for client in clients]
+    seen = _hash_checks(monkeypatch)
+    together = threading.Barrier(guesses)
+    codes: list[int] = []
+
+    def guess(index: int) -> None:
+        together.wait()
+        data = {"csrf_token": tokens[index], "email": DANA, "password": f"wrong{index}"}
+        codes.append(clients[index].post("/login", data=data).status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [200] * 3 + [429] * (guesses - 3)
+    assert len(seen) == 3  # only the allowed tries were hashed
+
+
+def test_the_kiosk_is_never_throttled(app: Flask, district: Any, kiosk_client: Any) -> None:
+    for _ in range(60):  # the email's and the address's limits are both used up
+        sign_in(app.test_client(), DANA, "wrong")
+    assert sign_in(app.test_client(), DANA, "demo-password").status_code == 429
+    assert tap_start(kiosk_client).status_code == 302
+    assert kiosk_client.get("/desk/").status_code == 200
 
 
 def _hash_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -1,47 +1,125 @@
-"""Slow down guessing at sign-in: after a few failures for one email or from one address,
-further tries are refused at once, without checking (or hashing) the password.
+"""Slow down guessing at sign-in, in the database so that it holds across processes and
+servers: after a few failures for one email or from one address within a window, further
+tries are refused at once, without checking (or hashing) the password, for a time that
+doubles with each lockout.
 
-Kept in memory per process: cheap enough that a flood of wrong passwords costs the server
-almost nothing, so the kiosks' taps are never starved of threads or CPU behind it."""
+Operations take a session and plain values, flush, and never commit. `refused()` only
+reads (the cheap refusal path); `attempt()` runs inside the caller's unit of work and
+counts the try before the password is checked, so that guesses sent at the same moment
+cannot all slip under the limit while the first ones are still being hashed."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from kiosk.models import SigninThrottle
+
+# One address may be a whole school office behind one router: it gets more room than an email.
+ADDRESS_ALLOWANCE = 5
+# The longest lockout, however often a key is locked out.
+LONGEST_LOCKOUT = timedelta(hours=24)
+# A key with no failure and no lockout for this long is forgotten (and its back-off with it).
+FORGET_AFTER = timedelta(hours=24)
 
 
-class Throttle:
-    """Failures per key within a sliding window; a key over its limit is refused."""
+@dataclass(frozen=True)
+class Limit:
+    """One key (a hash of an email or an address) and the failures it may have in a window."""
 
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    key: str
+    allowed: int
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
 
-    def blocked(self, keys: list[str], now: float | None = None) -> bool:
-        """Say whether any of the keys has used up its failures in the window."""
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            return any(len(self._recent(key, moment)) >= self.limit for key in keys)
+def _key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
 
-    def failed(self, keys: list[str], now: float | None = None) -> None:
-        moment = time.monotonic() if now is None else now
-        with self._lock:
-            for key in keys:
-                self._recent(key, moment).append(moment)
-            if len(self._failures) > 10_000:  # forget keys with nothing recent
-                for key in [k for k, v in self._failures.items() if not self._recent(k, moment)]:
-                    del self._failures[key]
 
-    def succeeded(self, keys: list[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+def limits(email: str, address: str, allowed: int) -> tuple[Limit, Limit]:
+    """The email's limit and (more loosely) the client address's."""
+    return (
+        Limit(_key("email", email), allowed),
+        Limit(_key("address", address), allowed * ADDRESS_ALLOWANCE),
+    )
+
+
+def refused(session: Session, keys: tuple[Limit, ...], now: datetime) -> bool:
+    """Say whether any of the keys is locked out (a read: no write lock is taken)."""
+    locked = session.scalar(
+        select(SigninThrottle.id)
+        .where(
+            SigninThrottle.key.in_([limit.key for limit in keys]),
+            SigninThrottle.locked_until > now,
+        )
+        .limit(1)
+    )
+    return locked is not None
+
+
+def _locked_rows(session: Session, keys: tuple[Limit, ...], now: datetime) -> list[SigninThrottle]:
+    """Create the missing rows (two servers may race to: one wins, neither fails), then load
+    every row for update, in key order so that two writers never wait on each other."""
+    values = [
+        {
+            "key": limit.key,
+            "failures": 0,
+            "lockouts": 0,
+            "window_started_at": now,
+            "forget_at": now + FORGET_AFTER,
+        }
+        for limit in keys
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(SigninThrottle).values(values).on_conflict_do_nothing())
+    return list(
+        session.scalars(
+            select(SigninThrottle)
+            .where(SigninThrottle.key.in_([limit.key for limit in keys]))
+            .order_by(SigninThrottle.key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def attempt(session: Session, keys: tuple[Limit, ...], window: timedelta, now: datetime) -> bool:
+    """Count one try against every key; return False (counting nothing) if a key is locked out.
+
+    The try that uses up a key's failures still goes ahead; it locks the key for the window,
+    then twice as long on each further lockout (at most LONGEST_LOCKOUT)."""
+    rows = _locked_rows(session, keys, now)
+    if any(row.locked_until is not None and row.locked_until > now for row in rows):
+        return False
+    allowed = {limit.key: limit.allowed for limit in keys}
+    for row in rows:
+        if now - row.window_started_at >= window:
+            row.failures, row.window_started_at = 0, now
+        row.failures += 1
+        if row.failures >= allowed[row.key]:
+            row.lockouts += 1
+            row.locked_until = now + min(window * 2 ** (row.lockouts - 1), LONGEST_LOCKOUT)
+            row.failures, row.window_started_at = 0, now
+        row.forget_at = max(now, row.locked_until or now) + FORGET_AFTER
+    session.execute(delete(SigninThrottle).where(SigninThrottle.forget_at < now))
+    session.flush()
+    return True
+
+
+def succeeded(session: Session, keys: tuple[Limit, ...]) -> None:
+    """A right password: forget the email's failures, and take back the address's count for
+    this try (an office's people signing in one after another never lock it out)."""
+    email, address = keys
+    session.execute(delete(SigninThrottle).where(SigninThrottle.key == email.key))
+    row = session.scalar(
+        select(SigninThrottle).where(SigninThrottle.key == address.key).with_for_update()
+    )
+    if row is not None and row.failures > 0:
+        row.failures -= 1
+    session.flush()

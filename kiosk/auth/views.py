@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
@@ -19,10 +20,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
+from kiosk.auth import throttle
 from kiosk.auth.devices import enroll, pending_enrollment
 from kiosk.auth.forms import EmptyForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user
-from kiosk.auth.throttle import Throttle
 from kiosk.clock import now_utc
 from kiosk.models import User
 
@@ -90,46 +91,43 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-# One address may be a whole school office behind one router: it gets more room than an email.
-ADDRESS_ALLOWANCE = 5
+def _limits(email: str) -> tuple[throttle.Limit, throttle.Limit]:
+    """Failures by email, and (more loosely) by client address."""
+    allowed = current_app.config["SIGNIN_FAILURES_ALLOWED"]
+    return throttle.limits(email, request.remote_addr or "", allowed)
 
 
-def _throttles() -> tuple[Throttle, Throttle]:
-    """Failures by email, and (more loosely) by address."""
-    app = current_app
-    if "signin_throttles" not in app.extensions:
-        allowed, window = app.config["SIGNIN_FAILURES_ALLOWED"], app.config["SIGNIN_WINDOW_SECONDS"]
-        app.extensions["signin_throttles"] = (
-            Throttle(allowed, window),
-            Throttle(allowed * ADDRESS_ALLOWANCE, window),
-        )
-    throttles: tuple[Throttle, Throttle] = app.extensions["signin_throttles"]
-    return throttles
+def _wait(email: str) -> tuple[str, int]:
+    # The page keeps the email; nothing else was checked.
+    return render_template("auth/wait.html", email=email[:254]), 429
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
-    by_email, by_address = _throttles()
-    address = [request.remote_addr or ""]
     if request.method == "POST":
         email = (request.form.get("email") or "").strip().lower()
-        if by_email.blocked([email]) or by_address.blocked(address):
+        if throttle.refused(webdb.session(), _limits(email), now_utc()):
             # Refused before the form or the password is looked at: guessing costs the
-            # server next to nothing. The page keeps the email; nothing else was checked.
-            return render_template("auth/wait.html", email=email[:254]), 429
+            # server one read.
+            return _wait(email)
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
+        keys = _limits(email)
+        window = timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
         # Counted before the check, so that guesses sent at the same moment cannot all
         # slip under the limit while the first ones are still being hashed.
-        by_email.failed([email])
-        by_address.failed(address)
+        with webdb.unit_of_work() as db:
+            allowed = throttle.attempt(db, keys, window, now_utc())
+        if not allowed:
+            return _wait(email)
         user = webdb.session().scalar(select(User).where(User.email == email, User.active))
         hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
         # One check of the same cost on every path; the result counts only for a real account.
         matches = check_password_hash(hashed, form.password.data or "")
         if user is not None and user.password_hash and matches:
-            by_email.succeeded([email])
+            with webdb.unit_of_work() as db:
+                throttle.succeeded(db, keys)
             session.clear()
             session["uid"] = user.public_id
             return redirect(_safe_next(request.args.get("next")))

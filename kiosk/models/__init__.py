@@ -15,6 +15,7 @@ from kiosk.models.encounters import (
 )
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.models.sealed import SealedText
+from kiosk.models.signin import SigninThrottle
 
 __all__ = [
     "ROLES",
@@ -37,6 +38,7 @@ __all__ = [
     "School",
     "ScriptVersion",
     "SealedText",
+    "SigninThrottle",
     "UTCDateTime",
     "User",
     "WorkerHeartbeat",
