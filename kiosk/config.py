@@ -125,6 +125,9 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "WRITE_LOCK_TIMEOUT_SECONDS": _float(environ, "KIOSK_WRITE_LOCK_TIMEOUT_SECONDS", 30.0),
         "SIGNIN_FAILURES_ALLOWED": _int(environ, "KIOSK_SIGNIN_FAILURES_ALLOWED", 10),
         "SIGNIN_WINDOW_SECONDS": _int(environ, "KIOSK_SIGNIN_WINDOW_SECONDS", 600),
+        # A signed-in session ends after this long without a request, and this long after sign-in.
+        "SESSION_IDLE_MINUTES": _int(environ, "KIOSK_SESSION_IDLE_MINUTES", 30),
+        "SESSION_MAX_HOURS": _int(environ, "KIOSK_SESSION_MAX_HOURS", 12),
         # How many reverse proxies in front are trusted to say who the client is, and over
         # which scheme and host it came (X-Forwarded-For, -Proto, -Host, -Port).
         "PROXY_HOPS": _int(environ, "KIOSK_PROXY_HOPS", 0),

@@ -11,7 +11,9 @@ from flask import abort, current_app, g, redirect, render_template, request, ses
 from sqlalchemy import select
 
 from kiosk import webdb
+from kiosk.auth import sessions
 from kiosk.auth.devices import kiosk_for_device
+from kiosk.clock import now_utc
 from kiosk.models import Encounter, Kiosk, RoleGrant, User
 
 DEVICE_COOKIE = "kiosk_device"
@@ -36,16 +38,35 @@ def kiosk_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+def _signed_in() -> sessions.Found | None:
+    """The live server-side session the cookie names, if any (a read)."""
+    if "signed_in" not in g:
+        token = session.get(sessions.SESSION_KEY)
+        found = None
+        if isinstance(token, str) and token:
+            lifetimes = sessions.Lifetimes.from_settings(current_app.config)
+            found = sessions.find(webdb.session(), token, lifetimes, now_utc())
+        g.signed_in = found
+    found_now: sessions.Found | None = g.signed_in
+    return found_now
+
+
 def current_user() -> User | None:
-    if "user" not in g:
-        user = None
-        public_id = session.get("uid")
-        if public_id:
-            user = webdb.session().scalar(
-                select(User).where(User.public_id == public_id, User.active)
-            )
-        g.user = user
-    return g.user
+    found = _signed_in()
+    return found.user if found is not None else None
+
+
+def keep_signed_in() -> None:
+    """Before each request: forget a session that has ended, and note activity on a live
+    one (written at most once a minute, before the view takes any write lock)."""
+    if request.endpoint == "static" or sessions.SESSION_KEY not in session:
+        return
+    found = _signed_in()
+    if found is None:
+        session.pop(sessions.SESSION_KEY, None)
+    elif found.stale:
+        with webdb.unit_of_work() as db:
+            sessions.touch(db, found.session_id, now_utc())
 
 
 def grants(user: User) -> list[RoleGrant]:

@@ -20,14 +20,15 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
-from kiosk.auth import throttle
+from kiosk.auth import sessions, throttle
 from kiosk.auth.devices import enroll, pending_enrollment
 from kiosk.auth.forms import EmptyForm, LoginForm
-from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user
+from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user, keep_signed_in
 from kiosk.clock import now_utc
 from kiosk.models import User
 
 bp = Blueprint("auth", __name__)
+bp.before_app_request(keep_signed_in)
 
 DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
 
@@ -126,10 +127,15 @@ def login() -> Response | str | tuple[str, int]:
         # One check of the same cost on every path; the result counts only for a real account.
         matches = check_password_hash(hashed, form.password.data or "")
         if user is not None and user.password_hash and matches:
+            earlier = session.get(sessions.SESSION_KEY)
+            lifetimes = sessions.Lifetimes.from_settings(current_app.config)
             with webdb.unit_of_work() as db:
                 throttle.succeeded(db, keys)
+                if isinstance(earlier, str):
+                    sessions.end(db, earlier)
+                token = sessions.begin(db, user.id, lifetimes, now_utc())
             session.clear()
-            session["uid"] = user.public_id
+            session[sessions.SESSION_KEY] = token
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors = ["That email and password do not match."]
     return render_template("auth/login.html", form=form)
@@ -139,5 +145,9 @@ def login() -> Response | str | tuple[str, int]:
 def logout() -> Response:
     form = EmptyForm()
     if form.validate_on_submit():
+        token = session.get(sessions.SESSION_KEY)
+        if isinstance(token, str):
+            with webdb.unit_of_work() as db:
+                sessions.end(db, token)
         session.clear()
     return redirect(url_for("auth.login"))

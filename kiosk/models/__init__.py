@@ -15,7 +15,7 @@ from kiosk.models.encounters import (
 )
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.models.sealed import SealedText
-from kiosk.models.signin import SigninThrottle
+from kiosk.models.signin import SigninSession, SigninThrottle
 
 __all__ = [
     "ROLES",
@@ -38,6 +38,7 @@ __all__ = [
     "School",
     "ScriptVersion",
     "SealedText",
+    "SigninSession",
     "SigninThrottle",
     "UTCDateTime",
     "User",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.models.base import Base, UTCDateTime
@@ -24,3 +24,17 @@ class SigninThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The row is dropped after this moment: nothing recent to remember.
     forget_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SigninSession(Base):
+    """One signed-in browser. Its cookie carries a random token; only the token's hash is kept.
+
+    Deleting the row ends the session at once, wherever the cookie is."""
+
+    __tablename__ = "signin_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
