@@ -32,7 +32,6 @@ def _forms() -> dict[str, Any]:
 
 
 def _can_see_outbox() -> bool:
-    from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants
+    from kiosk.auth.policy import current_user, may
 
-    user = current_user()
-    return user is not None and any(g.role in OUTBOX_ROLES for g in grants(user))
+    return may(current_user(), "outbox.read")

@@ -14,7 +14,7 @@ from kiosk import webdb
 from kiosk.auth import sessions
 from kiosk.auth.devices import kiosk_for_device
 from kiosk.clock import now_utc
-from kiosk.models import Encounter, Kiosk, RoleGrant, User
+from kiosk.models import Kiosk, RoleGrant, User
 
 DEVICE_COOKIE = "kiosk_device"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,16 +73,53 @@ def grants(user: User) -> list[RoleGrant]:
     return list(webdb.session().scalars(select(RoleGrant).where(RoleGrant.user_id == user.id)))
 
 
-def has_role(user: User, roles: tuple[str, ...], school_id: int | None = None) -> bool:
-    """True if the user holds one of roles for the district, or for that school."""
+# Who may do what, and nothing else: an action missing here is refused to everyone.
+# A grant covers its school, or every school when it names none.
+OFFICE = "office"  # sign in to the office pages at all
+ACTIONS: dict[str, frozenset[str]] = {
+    OFFICE: frozenset({"designee", "counsel", "reviewer", "admin"}),
+    # Record content: names, free text, photos.
+    "encounter.read": frozenset({"designee", "counsel", "reviewer"}),
+    "encounter.acknowledge": frozenset({"designee", "counsel"}),
+    "encounter.message_desk": frozenset({"designee", "counsel"}),
+    "encounter.confirm_document": frozenset({"designee", "counsel"}),
+    "encounter.record": frozenset({"designee", "counsel"}),
+    "encounter.resolve": frozenset({"designee", "counsel"}),
+    # Delivery: recipients, errors, "retry now", waiting counts on /healthz.
+    "outbox.read": frozenset({"designee", "admin"}),
+    "outbox.retry": frozenset({"designee", "admin"}),
+    "delivery.details": frozenset({"designee", "admin"}),
+}
+
+ANY_SCHOOL = -1  # "for at least one school": a page that lists only what the user may see
+
+
+def may(user: User | None, action: str, school_id: int | None = ANY_SCHOOL) -> bool:
+    """Say whether the user may take the action for the school (deny by default).
+
+    school_id ANY_SCHOOL asks "for at least one school"; None asks "district-wide".
+    """
+    roles = ACTIONS.get(action)
+    if user is None or roles is None:
+        return False
     for grant in grants(user):
-        if grant.role in roles and (grant.school_id is None or grant.school_id == school_id):
+        if grant.role not in roles:
+            continue
+        if school_id == ANY_SCHOOL or grant.school_id is None or grant.school_id == school_id:
             return True
     return False
 
 
-def login_required(*roles: str) -> Callable[[F], F]:
-    """Require a signed-in user holding one of roles (for any school) to see the view."""
+def schools_for(user: User, action: str) -> set[int] | None:
+    """The schools where the user may take the action; None means every school."""
+    roles = ACTIONS.get(action, frozenset())
+    ids = {g.school_id for g in grants(user) if g.role in roles}
+    return None if None in ids else {i for i in ids if i is not None}
+
+
+def requires(action: str) -> Callable[[F], F]:
+    """Serve the view only to a signed-in user who may take the action for some school; the
+    view then asks may() for the one school it acts on."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -90,23 +127,13 @@ def login_required(*roles: str) -> Callable[[F], F]:
             user = current_user()
             if user is None:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            if roles and not any(grant.role in roles for grant in grants(user)):
+            if not may(user, action):
                 abort(403)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
     return decorator
-
-
-OFFICE_ROLES = ("designee", "reviewer", "counsel", "admin")
-
-
-# The delivery outbox (recipients, errors, "retry now") is for these roles.
-OUTBOX_ROLES = ("admin", "designee")
-
-# Photos of documents are served to these roles only (not to administrators).
-PHOTO_ROLES = ("designee", "counsel", "reviewer")
 
 
 def from_loopback() -> bool:
@@ -121,18 +148,7 @@ def from_loopback() -> bool:
 
 def can_view_delivery_details() -> bool:
     """Waiting counts and per-contact delivery problems: for outbox staff, or this machine."""
-    if from_loopback():
-        return True
-    user = current_user()
-    return user is not None and any(grant.role in OUTBOX_ROLES for grant in grants(user))
-
-
-def can_view_encounter(user: User, encounter: Encounter) -> bool:
-    return has_role(user, OFFICE_ROLES, encounter.school_id)
-
-
-def can_view_photos(user: User | None, encounter: Encounter) -> bool:
-    return user is not None and has_role(user, PHOTO_ROLES, encounter.school_id)
+    return from_loopback() or may(current_user(), "delivery.details")
 
 
 def demo_only() -> None:

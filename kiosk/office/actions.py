@@ -20,11 +20,7 @@ from werkzeug.wrappers import Response
 
 from kiosk import webdb
 from kiosk.auth.forms import EmptyForm
-from kiosk.auth.policy import (
-    OFFICE_ROLES,
-    current_user,
-    login_required,
-)
+from kiosk.auth.policy import current_user, requires
 from kiosk.clock import now_utc
 from kiosk.localtime import clock_time, local, zone
 from kiosk.models import (
@@ -43,13 +39,20 @@ from kiosk.protocol import office as ops
 from kiosk.protocol.events import Actor
 
 
-def act(public_id: str, form: Any, action: Any, done: str, form_key: str | None = None) -> Any:
+def act(
+    permission: str,
+    public_id: str,
+    form: Any,
+    action: Any,
+    done: str,
+    form_key: str | None = None,
+) -> Any:
     """Validate, run one operation, commit once, and come back to the record.
 
     The redirect lands at the top of the page, where the message and the moment are. A form
     with a problem comes back as typed, with the message next to its field.
     """
-    record = find(public_id)
+    record = find(public_id, permission)
     if form.validate_on_submit():
         try:
             # One unit of work: the operation decides on the encounter as it is now, locked,
@@ -79,7 +82,7 @@ def contact_for(user: User, encounter: Encounter) -> Contact | None:
 
 
 @bp.post("/office/encounters/<public_id>/acknowledge")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.acknowledge")
 def acknowledge(public_id: str) -> Response:
     user = office_user()
 
@@ -95,15 +98,18 @@ def acknowledge(public_id: str) -> Response:
             user_id=user.id,
         )
 
-    return act(public_id, EmptyForm(), run, "Acknowledged. The desk sees it now.")
+    return act(
+        "encounter.acknowledge", public_id, EmptyForm(), run, "Acknowledged. The desk sees it now."
+    )
 
 
 @bp.post("/office/encounters/<public_id>/message")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.message_desk")
 def message_desk(public_id: str) -> Any:
     form = forms.DeskMessageForm()
     user = office_user()
     return act(
+        "encounter.message_desk",
         public_id,
         form,
         lambda db, record: ops.send_desk_message(
@@ -115,11 +121,12 @@ def message_desk(public_id: str) -> Any:
 
 
 @bp.post("/office/encounters/<public_id>/document")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.confirm_document")
 def confirm_document(public_id: str) -> Any:
     form = forms.ConfirmDocumentForm()
     user = office_user()
     return act(
+        "encounter.confirm_document",
         public_id,
         form,
         lambda db, record: ops.confirm_document(
@@ -131,12 +138,13 @@ def confirm_document(public_id: str) -> Any:
 
 
 @bp.post("/office/encounters/<public_id>/mark/<what>")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.record")
 def mark(public_id: str, what: str) -> Response:
     if what not in ("on_scene", "counsel"):
         abort(404)
     user = office_user()
     return act(
+        "encounter.record",
         public_id,
         EmptyForm(),
         lambda db, record: ops.mark_time(db, record, office_actor(user), now_utc(), what),
@@ -145,11 +153,12 @@ def mark(public_id: str, what: str) -> Response:
 
 
 @bp.post("/office/encounters/<public_id>/consent")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.record")
 def consent_check(public_id: str) -> Any:
     form = forms.ConsentCheckForm()
     user = office_user()
     return act(
+        "encounter.record",
         public_id,
         form,
         lambda db, record: ops.record_consent_check(
@@ -161,7 +170,7 @@ def consent_check(public_id: str) -> Any:
 
 
 @bp.post("/office/encounters/<public_id>/guardian")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.record")
 def guardian_notice(public_id: str) -> Any:
     form = forms.GuardianNoticeForm()
     user = office_user()
@@ -182,15 +191,23 @@ def guardian_notice(public_id: str) -> Any:
             form.reason.data,
         )
 
-    return act(public_id, form, run, "Parent or guardian notification recorded.", "guardian_form")
+    return act(
+        "encounter.record",
+        public_id,
+        form,
+        run,
+        "Parent or guardian notification recorded.",
+        "guardian_form",
+    )
 
 
 @bp.post("/office/encounters/<public_id>/care")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.record")
 def care(public_id: str) -> Any:
     form = forms.CareForm()
     user = office_user()
     return act(
+        "encounter.record",
         public_id,
         form,
         lambda db, record: ops.record_care(
@@ -202,10 +219,11 @@ def care(public_id: str) -> Any:
 
 
 @bp.post("/office/encounters/<public_id>/close")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.resolve")
 def close_stood_down(public_id: str) -> Response:
     user = office_user()
     return act(
+        "encounter.resolve",
         public_id,
         EmptyForm(),
         lambda db, record: ops.close_stood_down(db, record, office_actor(user), now_utc()),
@@ -214,10 +232,11 @@ def close_stood_down(public_id: str) -> Response:
 
 
 @bp.post("/office/encounters/<public_id>/reopen")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.resolve")
 def reopen(public_id: str) -> Response:
     user = office_user()
     return act(
+        "encounter.resolve",
         public_id,
         EmptyForm(),
         lambda db, record: ops.reopen(db, record, office_actor(user), now_utc()),
@@ -226,11 +245,12 @@ def reopen(public_id: str) -> Response:
 
 
 @bp.post("/office/encounters/<public_id>/resolve")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.resolve")
 def resolve(public_id: str) -> Any:
     form = forms.ResolveForm()
     user = office_user()
     return act(
+        "encounter.resolve",
         public_id,
         form,
         lambda db, record: ops.resolve(

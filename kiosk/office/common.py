@@ -12,12 +12,7 @@ from flask import (
 from sqlalchemy import select
 
 from kiosk import audit, webdb
-from kiosk.auth.policy import (
-    OFFICE_ROLES,
-    can_view_encounter,
-    current_user,
-    grants,
-)
+from kiosk.auth.policy import current_user, may, schools_for
 from kiosk.clock import now_utc
 from kiosk.models import (
     Encounter,
@@ -33,25 +28,23 @@ def office_user() -> User:
     return user
 
 
-def school_ids(user: User) -> set[int] | None:
-    """The schools whose encounters the user sees; None means every school."""
-    ids = {g.school_id for g in grants(user) if g.role in OFFICE_ROLES}
-    return None if None in ids else {i for i in ids if i is not None}
-
-
 def visible(user: User) -> Any:
     query = select(Encounter)
-    schools = school_ids(user)
+    schools = schools_for(user, "encounter.read")
     if schools is not None:
         query = query.where(Encounter.school_id.in_(schools or {-1}))
     return query
 
 
-def find(public_id: str) -> Encounter:
-    """Return the encounter if this user may see it; otherwise 404 (existence is not told)."""
+def find(public_id: str, action: str = "encounter.read") -> Encounter:
+    """Return the encounter if this user may take the action on it: 404 if they may not see
+    it (its existence is not told), 403 if they may see it but not take the action."""
     record = webdb.session().scalar(select(Encounter).where(Encounter.public_id == public_id))
-    if record is None or not can_view_encounter(office_user(), record):
+    user = office_user()
+    if record is None or not may(user, "encounter.read", record.school_id):
         abort(404)
+    if not may(user, action, record.school_id):
+        abort(403)
     return record
 
 

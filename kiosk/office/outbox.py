@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from kiosk import audit, webdb
 from kiosk.auth.forms import EmptyForm
-from kiosk.auth.policy import OUTBOX_ROLES, current_user, grants, login_required
+from kiosk.auth.policy import current_user, requires, schools_for
 from kiosk.clock import now_utc
 from kiosk.db import locked
 from kiosk.models import Contact, Encounter, OutboxMessage, School, User
@@ -30,14 +30,13 @@ def _user() -> User:
     return user
 
 
-def _school_ids(user: User) -> set[int] | None:
+def _school_ids(user: User, action: str = "outbox.read") -> set[int] | None:
     """Schools whose messages the user sees; None means the whole district."""
-    ids = {g.school_id for g in grants(user) if g.role in OUTBOX_ROLES}
-    return None if None in ids else {i for i in ids if i is not None}
+    return schools_for(user, action)
 
 
-def _scoped(query: Any, user: User) -> Any:
-    schools = _school_ids(user)
+def _scoped(query: Any, user: User, action: str = "outbox.read") -> Any:
+    schools = _school_ids(user, action)
     if schools is not None:
         # Messages of no encounter (none exist yet) are for district-wide staff only.
         query = query.where(Encounter.school_id.in_(schools or {-1}))
@@ -110,7 +109,7 @@ def _contact_problems(user: User) -> list[dict[str, Any]]:
 
 
 @bp.get("/office/outbox")
-@login_required(*OUTBOX_ROLES)
+@requires("outbox.read")
 def outbox() -> str:
     status = request.args.get("status", "")
     if status not in OUTBOX_STATUSES:
@@ -137,14 +136,15 @@ def outbox() -> str:
 
 
 @bp.post("/office/outbox/<int:message_id>/retry")
-@login_required(*OUTBOX_ROLES)
+@requires("outbox.retry")
 def outbox_retry(message_id: int) -> Response:
     form = EmptyForm()
     if not form.validate_on_submit():
         abort(400)
     user = _user()
     db = webdb.session()
-    found = db.execute(_scoped(_rows_query(), user).where(OutboxMessage.id == message_id)).first()
+    query = _scoped(_rows_query(), user, "outbox.retry")
+    found = db.execute(query.where(OutboxMessage.id == message_id)).first()
     if found is None:
         abort(404)
     message = found[0]

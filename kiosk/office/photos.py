@@ -1,4 +1,4 @@
-"""Document photos for the district office: served only to designees, counsel and reviewers."""
+"""Document photos for the district office: served to those who may read the record."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk import audit, webdb
-from kiosk.auth.policy import can_view_photos, current_user, login_required
+from kiosk.auth.policy import current_user, may, requires
 from kiosk.clock import now_utc
 from kiosk.localtime import local
 from kiosk.models import Encounter, Photo
@@ -17,7 +17,6 @@ from kiosk.office.blueprint import bp
 from kiosk.photos import PhotoMismatch, PhotoUnavailable, open_photo
 from kiosk.sealing import keyring_of
 
-# Who may see a photo, for the photo's school or district-wide.
 KIND_ALT = {"document": "Photo of the document", "business_card": "Photo of a business card"}
 THUMBNAIL = 240
 PARTIAL = "office/_photos.html"
@@ -32,7 +31,7 @@ def _thumbnail_size(width: int, height: int) -> tuple[int, int]:
 def office_photo_context(session: Session, encounter: Encounter) -> dict[str, Any]:
     """The encounter page's photo section; images only for those allowed to see them."""
     user = current_user()
-    allowed = can_view_photos(user, encounter)
+    allowed = may(user, "encounter.read", encounter.school_id)
     zone = encounter.school.timezone
     rows = session.scalars(
         select(Photo).where(Photo.encounter_id == encounter.id).order_by(Photo.id)
@@ -67,7 +66,7 @@ def first_document_photo(context: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @bp.get("/office/photos/<public_id>")
-@login_required()
+@requires("encounter.read")
 def photo(public_id: str) -> Response:
     """Serve a photo to those who may see it; the file is read and checked before the view
     is audited in one short write."""
@@ -77,7 +76,7 @@ def photo(public_id: str) -> Response:
     row = db.scalar(select(Photo).where(Photo.public_id == public_id))
     encounter = db.get(Encounter, row.encounter_id) if row is not None else None
     # 404 for "not yours" as for "not there": the answer does not reveal that it exists.
-    if row is None or encounter is None or not can_view_photos(user, encounter):
+    if row is None or encounter is None or not may(user, "encounter.read", encounter.school_id):
         abort(404)
     try:
         data = open_photo(row, current_app.config["PHOTO_DIR"], keyring_of(db))

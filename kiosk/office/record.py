@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from kiosk import reads, webdb
 from kiosk.auth.forms import EmptyForm
+from kiosk.auth.policy import current_user, may
 from kiosk.clock import now_utc
 from kiosk.localtime import clock_time, local
 from kiosk.models import (
@@ -253,6 +254,8 @@ def page_context(encounter: Encounter) -> dict[str, Any]:
         "care_form": forms.CareForm(formdata=None, care=encounter.care_arranged),
         "resolve_form": forms.ResolveForm(formdata=None, outcome=encounter.outcome),
         "active": encounter.status in ACTIVE,
+        # A reader (a reviewer) sees the record without the actions they may not take.
+        "may_act": may(current_user(), "encounter.resolve", encounter.school_id),
         "office_tel": "".join(c for c in encounter.school.office_phone if c.isdigit() or c == "+"),
     }
 

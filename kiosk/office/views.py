@@ -7,18 +7,16 @@ from typing import Any
 
 from flask import (
     jsonify,
+    redirect,
     render_template,
     request,
+    url_for,
 )
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
-from kiosk.auth.policy import (
-    OFFICE_ROLES,
-    demo_only,
-    login_required,
-)
+from kiosk.auth.policy import OFFICE, demo_only, may, requires
 from kiosk.clock import now_utc
 from kiosk.localtime import local
 from kiosk.models import (
@@ -34,8 +32,11 @@ from kiosk.protocol.state import ON_OFFICE_LIST
 
 
 @bp.get("/office/")
-@login_required(*OFFICE_ROLES)
-def home() -> str:
+@requires(OFFICE)
+def home() -> Any:
+    if not may(office_user(), "encounter.read"):
+        # Administrators read no record content: their office starts at the outbox.
+        return redirect(url_for("office.outbox"))
     return render_template("office/home.html", **_open_list())
 
 
@@ -53,7 +54,7 @@ def _open_list() -> dict[str, Any]:
 
 
 @bp.get("/office/encounters.json")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.read")
 def open_list() -> Response:
     """Live list: the client sends the last cursor; unchanged means nothing to redraw."""
     data = _open_list()
@@ -65,7 +66,7 @@ def open_list() -> Response:
 
 
 @bp.get("/office/encounters/<public_id>")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.read")
 def encounter(public_id: str) -> Any:
     record = find(public_id)
     audit_view("encounter.view", f"encounter:{record.public_id}")
@@ -73,7 +74,7 @@ def encounter(public_id: str) -> Any:
 
 
 @bp.get("/office/encounters/<public_id>/record")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.read")
 def record_fragment(public_id: str) -> Any:
     """The recorded details, re-fetched by the page when new events arrive (audited)."""
     record = find(public_id)
@@ -82,7 +83,7 @@ def record_fragment(public_id: str) -> Any:
 
 
 @bp.get("/office/encounters/<public_id>/photos")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.read")
 def photos_fragment(public_id: str) -> Any:
     """The photo list, re-fetched by the page only when a photo is added: the images are
     served (and each view audited) by the photo route, so they are not reloaded with every
@@ -93,7 +94,7 @@ def photos_fragment(public_id: str) -> Any:
 
 
 @bp.get("/office/encounters/<public_id>/events.json")
-@login_required(*OFFICE_ROLES)
+@requires("encounter.read")
 def events_json(public_id: str) -> Response:
     """New timeline lines since a sequence number, and the current summary (no names)."""
     record = find(public_id)

@@ -1,0 +1,149 @@
+"""Who may do what: the policy's table, and the office as each role sees it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
+
+from kiosk.auth.policy import ACTIONS, ANY_SCHOOL, may
+from kiosk.models import RoleGrant, User
+from kiosk.webdb import database
+from tests.conftest import csrf_token, deliver, tap_start, the_encounter
+
+PASSWORD = "test-password-123"
+LINCOLN = "Lincoln Elementary School"
+RIVERSIDE = "Riverside Middle School"
+
+
+def create_user(app: Flask, email: str, role: str, school: str | None = None) -> None:
+    args = ["users", "create", "--email", email, "--name", f"Test {role}", "--role", role]
+    if school:
+        args += ["--school", school]
+    result = app.test_cli_runner().invoke(args=args, env={"KIOSK_NEW_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+
+
+def login(app: Flask, email: str, password: str = PASSWORD) -> FlaskClient:
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": email, "password": password}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def form_token(app: Flask, client: FlaskClient) -> str:
+    """A valid CSRF token for this client's session, for a role shown no form to copy it from."""
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="wtf-csrf-token").dumps(raw)
+
+
+def user_of(app: Flask, email: str) -> User:
+    with database(app).session_factory() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        session.expunge(user)
+        return user
+
+
+@pytest.fixture
+def started(app: Flask, kiosk_client: FlaskClient) -> FlaskClient:
+    tap_start(kiosk_client)
+    deliver(app)
+    return kiosk_client
+
+
+def test_every_action_names_only_known_roles() -> None:
+    from kiosk.models import ROLES
+
+    for roles in ACTIONS.values():
+        assert roles <= set(ROLES)
+        assert "front_desk" not in roles
+
+
+@pytest.mark.parametrize(
+    ("role", "school", "allowed"),
+    [
+        ("designee", LINCOLN, {"office", "encounter.*", "outbox.*", "delivery.details"}),
+        ("counsel", None, {"office", "encounter.*"}),
+        ("reviewer", None, {"office", "encounter.read"}),
+        ("admin", None, {"office", "outbox.*", "delivery.details"}),
+        ("front_desk", LINCOLN, set()),
+    ],
+)
+def test_may_follows_the_table_and_denies_the_rest(
+    app: Flask, district: Any, role: str, school: str | None, allowed: set[str]
+) -> None:
+    create_user(app, f"{role}@district.test", role, school)
+    user = user_of(app, f"{role}@district.test")
+    lincoln, riverside = district["school_ids"]
+
+    def expected(action: str) -> bool:
+        return action in allowed or f"{action.split('.')[0]}.*" in allowed
+
+    with app.test_request_context():
+        check(user, lincoln, riverside, school, expected)
+
+
+def check(user: User, lincoln: int, riverside: int, school: str | None, expected: Any) -> None:
+    for action in ACTIONS:
+        assert may(user, action, lincoln) is expected(action), action
+        assert may(user, action, ANY_SCHOOL) is expected(action), action
+        # A school grant does not reach another school.
+        assert may(user, action, riverside) is (expected(action) and school is None), action
+    assert not may(user, "no.such.action", lincoln)
+    assert not may(None, "encounter.read", lincoln)
+
+
+def test_a_reviewer_reads_the_record_but_changes_nothing(app: Flask, started: Any) -> None:
+    create_user(app, "reviewer@district.test", "reviewer")
+    reviewer = login(app, "reviewer@district.test")
+    encounter = the_encounter(app)
+    page = reviewer.get(f"/office/encounters/{encounter.public_id}")
+    assert page.status_code == 200
+    assert 'id="actions"' not in page.get_data(as_text=True)
+    token = form_token(app, reviewer)
+    base = f"/office/encounters/{encounter.public_id}"
+    for path, data in [
+        ("/acknowledge", {}),
+        ("/document", {"doc_type": "judicial_warrant"}),
+        ("/resolve", {"outcome": "left"}),
+        ("/message", {"preset": "wait"}),
+    ]:
+        response = reviewer.post(base + path, data={"csrf_token": token, **data})
+        assert response.status_code == 403, path
+    after = the_encounter(app)
+    assert after.status == encounter.status and after.doc_confirmed_type is None
+
+
+def test_an_admin_is_sent_to_the_outbox_and_sees_no_encounter(app: Flask, started: Any) -> None:
+    admin = login(app, "admin@demo-district.example", "demo-password")
+    response = admin.get("/office/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/office/outbox")
+    assert admin.get("/office/outbox").status_code == 200
+    encounter = the_encounter(app)
+    assert admin.get(f"/office/encounters/{encounter.public_id}").status_code == 403
+    assert admin.get("/office/encounters.json").status_code == 403
+
+
+def test_a_counsel_acts_like_a_designee(app: Flask, started: Any) -> None:
+    create_user(app, "counsel@district.test", "counsel")
+    counsel = login(app, "counsel@district.test")
+    encounter = the_encounter(app)
+    page = f"/office/encounters/{encounter.public_id}"
+    token = csrf_token(counsel, page)
+    response = counsel.post(
+        f"{page}/document", data={"csrf_token": token, "doc_type": "judicial_warrant"}
+    )
+    assert response.status_code == 302
+    assert the_encounter(app).doc_confirmed_type == "judicial_warrant"
+    with database(app).session_factory() as session:
+        assert session.scalars(select(RoleGrant).where(RoleGrant.role == "counsel")).one()
