@@ -147,3 +147,36 @@ def test_a_counsel_acts_like_a_designee(app: Flask, started: Any) -> None:
     assert the_encounter(app).doc_confirmed_type == "judicial_warrant"
     with database(app).session_factory() as session:
         assert session.scalars(select(RoleGrant).where(RoleGrant.role == "counsel")).one()
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "credited"),
+    [
+        ("dana.reyes@demo-district.example", "demo-password", True),
+        ("jordan.kim@demo-district.example", "demo-password", False),
+        ("admin@demo-district.example", "demo-password", False),
+    ],
+)
+def test_an_ack_link_credits_its_contact_and_only_a_user_who_may_see_the_school(
+    app: Flask, started: Any, email: str, password: str, credited: bool
+) -> None:
+    from kiosk.models import Acknowledgement, Contact
+    from kiosk.notify.links import ack_token
+
+    encounter = the_encounter(app)
+    with database(app).session_factory() as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.school_id == encounter.school_id, Contact.level == 1)
+        ).first()
+        assert contact is not None
+        contact_id = contact.id
+    client = login(app, email, password)
+    path = f"/ack/{ack_token(app.config['SECRET_KEY'], encounter.public_id, contact_id)}"
+    response = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert response.status_code == 200
+    with database(app).session_factory() as session:
+        ack = session.scalars(select(Acknowledgement)).one()
+        assert ack.contact_id == contact_id
+        assert (ack.user_id == user_of(app, email).id) is credited
+        if not credited:
+            assert ack.user_id is None

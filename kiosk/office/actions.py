@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from kiosk import webdb
 from kiosk.auth.forms import EmptyForm
-from kiosk.auth.policy import current_user, requires
+from kiosk.auth.policy import current_user, may, requires
 from kiosk.clock import now_utc
 from kiosk.localtime import clock_time, local, zone
 from kiosk.models import (
@@ -296,7 +296,11 @@ def acknowledge_link(token: str) -> Any:
     form = EmptyForm()
     if not form.validate_on_submit():
         return render_template("office/ack.html", form=form, **context)
+    # The link credits the contact it was sent to; someone signed in on this browser is
+    # named too only if they may see this school's records.
     user = current_user()
+    if not may(user, "encounter.read", record.school_id):
+        user = None
     actor = Actor(
         kind="contact", label=contact.name, contact_id=contact.id, user_id=user.id if user else None
     )
