@@ -180,3 +180,16 @@ def test_an_ack_link_credits_its_contact_and_only_a_user_who_may_see_the_school(
         assert (ack.user_id == user_of(app, email).id) is credited
         if not credited:
             assert ack.user_id is None
+
+
+def test_the_live_list_cursor_moves_only_with_the_users_own_schools(
+    app: Flask, district: Any
+) -> None:
+    from tests.conftest import tap_at
+
+    jordan = login(app, "jordan.kim@demo-district.example", "demo-password")
+    before = jordan.get("/office/encounters.json").get_json()["cursor"]
+    tap_at(app, LINCOLN)
+    assert jordan.get("/office/encounters.json").get_json()["cursor"] == before
+    tap_at(app, "Riverside Middle School")
+    assert jordan.get("/office/encounters.json").get_json()["cursor"] > before

@@ -42,13 +42,19 @@ def home() -> Any:
 
 def _open_list() -> dict[str, Any]:
     db = webdb.session()
+    user = office_user()
     rows = db.scalars(
-        visible(office_user())
+        visible(user)
         .where(Encounter.status.in_(list(ON_OFFICE_LIST)))
         .order_by(Encounter.started_at.desc())
         .limit(200)
     ).all()
-    cursor = db.scalar(select(func.max(EncounterEvent.id))) or 0
+    # The cursor moves only with the user's own schools, so it tells nothing of the others.
+    seen = visible(user).with_only_columns(Encounter.id)
+    cursor = (
+        db.scalar(select(func.max(EncounterEvent.id)).where(EncounterEvent.encounter_id.in_(seen)))
+        or 0
+    )
     now = now_utc()
     return {"encounters": [summary(e, now) for e in rows], "cursor": cursor}
 
