@@ -193,3 +193,75 @@ def test_the_live_list_cursor_moves_only_with_the_users_own_schools(
     assert jordan.get("/office/encounters.json").get_json()["cursor"] == before
     tap_at(app, "Riverside Middle School")
     assert jordan.get("/office/encounters.json").get_json()["cursor"] > before
+
+
+OFFICE_CHANGES = [
+    ("/acknowledge", {}),
+    ("/message", {"preset": "on_my_way"}),
+    ("/document", {"doc_type": "judicial_warrant"}),
+    ("/mark/on_scene", {}),
+    ("/mark/counsel", {}),
+    ("/consent", {"result": "confirmed"}),
+    ("/guardian", {"notice": "not_notified", "reason": "Not reached"}),
+    ("/care", {"care": "Stays with the teacher"}),
+    ("/resolve", {"outcome": "left", "notes": ""}),
+]
+
+
+def event_kinds(app: Flask) -> list[str]:
+    from kiosk.models import EncounterEvent
+
+    with database(app).session_factory() as session:
+        return list(session.scalars(select(EncounterEvent.kind).order_by(EncounterEvent.id)))
+
+
+@pytest.mark.parametrize("ending", ["resolved", "stood_down"])
+def test_once_ended_every_office_change_is_refused_with_a_reason(
+    app: Flask, started: FlaskClient, ending: str
+) -> None:
+    from kiosk.protocol.office import ENDED
+
+    encounter = the_encounter(app)
+    page = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, "dana.reyes@demo-district.example", "demo-password")
+    token = csrf_token(dana, page)
+    if ending == "resolved":
+        response = dana.post(f"{page}/resolve", data={"csrf_token": token, "outcome": "left"})
+    else:
+        desk_token = csrf_token(started, "/desk/mistake")
+        response = started.post("/desk/mistake", data={"csrf_token": desk_token})
+    assert response.status_code == 302
+    assert the_encounter(app).status == ending
+    before = event_kinds(app)
+    for path, data in OFFICE_CHANGES:
+        response = dana.post(page + path, data={"csrf_token": token, **data})
+        assert response.status_code == 302, path
+        shown = dana.get(page).get_data(as_text=True)
+        assert "has ended" in shown or "stood down" in shown, path
+    assert event_kinds(app) == before
+    after = the_encounter(app)
+    assert after.status == ending
+    assert after.designee_on_scene_at is None and after.consent_check is None
+    assert after.guardian_notice is None and after.doc_confirmed_type is None
+    assert ENDED.startswith("This encounter has ended")
+
+
+def test_the_desk_after_resolution_adds_only_a_late_note(app: Flask, started: FlaskClient) -> None:
+    from kiosk.models import LateAddition
+
+    encounter = the_encounter(app)
+    page = f"/office/encounters/{encounter.public_id}"
+    dana = login(app, "dana.reyes@demo-district.example", "demo-password")
+    token = csrf_token(dana, page)
+    # The desk still shows the page it had before the office resolved the record.
+    desk_token = csrf_token(started, "/desk/")
+    dana.post(f"{page}/resolve", data={"csrf_token": token, "outcome": "left"})
+    before = event_kinds(app)
+    response = started.post("/desk/now/consent", data={"csrf_token": desk_token})
+    assert response.status_code == 302
+    assert event_kinds(app)[len(before) :] == ["late_addition"]
+    after = the_encounter(app)
+    assert after.status == "resolved"
+    with database(app).session_factory() as session:
+        additions = session.scalars(select(LateAddition)).all()
+        assert all(a.encounter_id == encounter.id for a in additions)

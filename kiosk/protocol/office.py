@@ -60,6 +60,7 @@ def acknowledge(
         return AckResult(None, first=False, already_at=previous.at)
     if encounter.status == Status.STOOD_DOWN:
         raise OperationError("This alert was stood down as started by mistake.")
+    _require_active(encounter)
     ack = Acknowledgement(
         encounter_id=encounter.id,
         contact_id=contact_id,
@@ -88,9 +89,16 @@ def acknowledge(
     return AckResult(ack, first=first)
 
 
+ENDED = (
+    "This encounter has ended (resolved, stood down or abandoned): nothing on it "
+    "can be changed now. Anything the desk sends later is kept as a note after resolution."
+)
+
+
 def _require_active(encounter: Encounter) -> None:
+    """Refuse every change once the encounter has ended."""
     if not is_active(encounter.status):
-        raise OperationError("This encounter is closed.")
+        raise OperationError(ENDED)
 
 
 def send_desk_message(
@@ -188,6 +196,7 @@ def mark_time(
     session: Session, encounter: Encounter, actor: Actor, now: datetime, what: str
 ) -> None:
     """Record 'designee on scene' or 'counsel contacted' (once; later taps change nothing)."""
+    _require_active(encounter)
     column = {"on_scene": "designee_on_scene_at", "counsel": "counsel_contacted_at"}[what]
     if getattr(encounter, column) is not None:
         return
@@ -199,6 +208,7 @@ def record_consent_check(
     session: Session, encounter: Encounter, actor: Actor, now: datetime, result: str
 ) -> None:
     """Record the result of checking a claimed parental consent directly with the guardian."""
+    _require_active(encounter)
     if result not in CONSENT_RESULTS:
         raise OperationError("Choose a result.", field="result")
     encounter.consent_check = result
@@ -217,6 +227,7 @@ def record_guardian_notice(
     reason: str | None,
 ) -> None:
     """Record that the parent or guardian was notified (when, by whom), or why not."""
+    _require_active(encounter)
     if notice not in GUARDIAN_NOTICES:
         raise OperationError("Choose whether the parent or guardian was notified.", "notice")
     if notice == "not_notified" and not (reason or "").strip():
