@@ -14,6 +14,10 @@ from wtforms.validators import Length, ValidationError
 # Text columns have no length of their own; this is the longest note we accept.
 TEXT_LIMIT = 4000
 ALLOWED_IN_NOTES = {"\n", "\r", "\t"}
+# Characters that reorder or hide text: a name or badge number with them can read one
+# way on screen and another in a search, an export or a printed record.
+DIRECTION_CHARACTERS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+ZERO_WIDTH_CHARACTERS = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
 def column_limit(column: InstrumentedAttribute[Any]) -> int:
@@ -39,7 +43,11 @@ def strip_or_none(value: Any) -> Any:
 
 
 class CleanText:
-    """Reject NUL and control characters (line breaks too, unless the field is a note)."""
+    """Reject NUL and control characters (line breaks too, unless the field is a note).
+
+    One-line fields also refuse characters that change the direction of text or take
+    no width: they make what is seen differ from what is stored.
+    """
 
     def __init__(self, multiline: bool = False) -> None:
         self.multiline = multiline
@@ -60,6 +68,15 @@ class CleanText:
                 if char in "\r\n\u2028\u2029":
                     raise ValidationError("Keep this on one line: remove the line breaks.")
                 raise ValidationError("This contains a hidden control character. Please retype it.")
+            if not self.multiline and char in DIRECTION_CHARACTERS:
+                raise ValidationError(
+                    "This contains a hidden character that reverses or reorders text. "
+                    "Please retype it."
+                )
+            if not self.multiline and char in ZERO_WIDTH_CHARACTERS:
+                raise ValidationError(
+                    "This contains an invisible character with no width. Please retype it."
+                )
 
 
 def text(label: str, column: InstrumentedAttribute[Any], description: str = "") -> StringField:

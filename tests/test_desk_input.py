@@ -237,3 +237,68 @@ def test_email_headers_never_carry_a_line_break() -> None:
     header = raw.split("\n\n")[0]
     assert "\nBcc:" not in header
     assert email["Message-ID"] == "<abc.1.email.alert.1.0@district.test>"
+
+
+# Every one-line field of the desk: (page, field).
+ONE_LINE_FIELDS = [
+    ("/desk/agents", "name"),
+    ("/desk/agents", "badge_number"),
+    ("/desk/agents", "agency_printed"),
+    ("/desk/agents", "title"),
+    ("/desk/agents", "phone"),
+    ("/desk/agents", "supervisor_name"),
+    ("/desk/agents", "supervisor_phone"),
+    ("/desk/request", "request_other"),
+    ("/desk/request", "child_with"),
+    ("/desk/request", "person_name"),
+    ("/desk/document", "issuer"),
+    ("/desk/document", "case_number"),
+    ("/desk/document", "dates"),
+    ("/desk/outcome", "entry_started"),
+]
+# A field on the same page that takes any text, to show the rest comes back as typed.
+COMPANION = {
+    "/desk/agents": ("name", "Officer Lane"),
+    "/desk/request": ("purpose", "Asked about a schedule"),
+    "/desk/document": ("names_addresses", "12 Elm Street"),
+    "/desk/outcome": ("witnesses", "Ms. Ortiz at the front desk"),
+}
+DIRECTION = [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+
+
+@pytest.mark.parametrize(("page", "field"), ONE_LINE_FIELDS)
+def test_one_line_fields_refuse_direction_and_zero_width_characters(
+    open_desk: FlaskClient, page: str, field: str
+) -> None:
+    other, other_value = COMPANION[page]
+    if other == field:
+        other, other_value = "badge_number", "B-1234"
+    for char in DIRECTION + ZERO_WIDTH:
+        value = f"10{char}:45"
+        response = post(open_desk, page, page, **{field: value, other: other_value})
+        assert response.status_code == 422, repr(char)
+        body = response.get_data(as_text=True)
+        message = field_error(body, field)
+        expected = "reverses or reorders text" if char in DIRECTION else "invisible character"
+        assert expected in message, (repr(char), message)
+        assert "Please retype it." in message
+        assert other_value in body  # everything typed comes back
+        assert value in body
+
+
+def test_plain_text_in_any_script_is_still_accepted(open_desk: FlaskClient, app: Flask) -> None:
+    # Right-to-left names are fine: only the invisible marks around them are refused.
+    response = post(
+        open_desk,
+        "/desk/agents",
+        "/desk/agents",
+        name="محمد الأحمد",
+        badge_number="שלום 42",
+        agency_printed="Département d'État",
+    )
+    assert response.status_code == 302
+    with database(app).session_factory() as session:
+        agent = session.scalars(select(Agent)).one()
+        assert agent.badge_number == "שלום 42"
+        assert agent.agency_printed == "Département d'État"

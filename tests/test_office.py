@@ -595,3 +595,26 @@ def test_close_and_reopen_are_refused_unless_stood_down(
     response = dana.post(f"{path}/{action}", data={})
     assert response.status_code in (302, 400)
     assert the_encounter(app).status == "stood_down"
+
+
+def test_office_one_line_fields_refuse_direction_and_zero_width_characters(
+    app: Flask, started: FlaskClient
+) -> None:
+    encounter = the_encounter(app)
+    dana = login(app, DANA)
+    page = f"/office/encounters/{encounter.public_id}"
+    token = csrf_token(dana, page)
+    response = dana.post(f"{page}/message", data={"csrf_token": token, "text": "Wait\u202eplease"})
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert 'id="text-error">This contains a hidden character that reverses' in body
+    assert "Wait\u202eplease" in body
+    response = dana.post(
+        f"{page}/guardian",
+        data={"csrf_token": token, "notice": "notified", "by": "Dana\u200bReyes"},
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert 'id="by-error">This contains an invisible character' in body
+    assert 'value="Dana\u200bReyes"' in body
+    assert the_encounter(app).guardian_notice is None
