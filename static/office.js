@@ -46,6 +46,13 @@
           school.appendChild(document.createTextNode(" "));
           school.appendChild(tag);
         }
+        if (e.burst) {
+          var burst = document.createElement("strong");
+          burst.className = "tag tag-burst";
+          burst.textContent = e.burst;
+          school.appendChild(document.createTextNode(" "));
+          school.appendChild(burst);
+        }
         tr.appendChild(school);
         tr.appendChild(cell(e.started + " (" + e.channel + ")", false, "Started"));
         tr.appendChild(cell(e.minutes + " min", false, "Since alert"));

@@ -90,6 +90,9 @@ class Encounter(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=1)
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     realerts: Mapped[int] = mapped_column(Integer, default=0)
+    # How many requests its kiosk had started in the burst window when this one began, if
+    # that was more than usual: the office is told, the tap is never refused.
+    kiosk_burst: Mapped[int | None] = mapped_column(Integer)
 
     # What the district office did.
     designee_on_scene_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -74,6 +74,7 @@ def summary(encounter: Encounter, now: datetime) -> dict[str, Any]:
         "agents": len(encounter.agents),
         "desk_closed": encounter.desk_closed_at is not None,
         "stood_down": encounter.status == Status.STOOD_DOWN,
+        "burst": desk_ops.burst_notice(encounter),
     }
 
 
@@ -207,6 +208,7 @@ def moment_of(encounter: Encounter, photo_context: dict[str, Any]) -> dict[str, 
         if last is not None
         else None,
         "state": state_line(encounter),
+        "burst": desk_ops.burst_notice(encounter),
         "status": encounter.status,
         "photo": {k: photo[k] for k in ("public_id", "url", "alt", "width", "height")}
         if photo
@@ -300,6 +302,7 @@ EVENT_LABELS = {
     "same_visit_confirmed": "The desk confirmed an old open record is the same visit",
     "place_alerted": "Contacts for the place alerted",
     "resolved": "Resolved",
+    "kiosk_burst": "Flagged: many requests from this kiosk in a short time",
 }
 
 
@@ -323,6 +326,9 @@ def describe(event: EncounterEvent) -> str:
         return f"{label}: {str(data.get('result', '')).replace('_', ' ')}"
     if event.kind == "channel_changed" and data.get("channel"):
         return f"{label}: {str(data['channel']).replace('_', ' ')}"
+    if event.kind == "kiosk_burst":
+        started, minutes = data.get("started"), data.get("minutes")
+        return f"Flagged: this kiosk started {started} requests in {minutes} minutes"
     if event.kind == "place_alerted" and data.get("place"):
         return f"{label} ({str(data['place']).replace('_', ' ')})"
     return label

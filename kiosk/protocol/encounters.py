@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
 from kiosk import vocabulary
@@ -29,6 +29,9 @@ PLACES = vocabulary.keys(vocabulary.PLACES)
 OFFSITE_PLACES = vocabulary.OFFSITE_PLACES
 REQUEST_KINDS = vocabulary.keys(vocabulary.REQUEST_KINDS)
 ID_SHOWN = vocabulary.keys(vocabulary.ID_SHOWN)
+# More starts than this from one kiosk within the window are flagged to the office.
+BURST_STARTS = 3
+BURST_WINDOW = timedelta(minutes=10)
 
 
 class OperationError(ValueError):
@@ -134,7 +137,41 @@ def start_encounter(
         now,
         {"level": 1, "place": place, "messages": [row.idempotency_key for row in rows]},
     )
+    flag_burst(session, kiosk, encounter, now)
     return StartResult(encounter, created=True)
+
+
+def flag_burst(session: Session, kiosk: Kiosk, encounter: Encounter, now: datetime) -> None:
+    """Tell the office when one kiosk starts many requests in a short time.
+
+    A real visit can need a second or third start; many more suggest a prank or a device
+    in the wrong hands. The alert has gone out like any other: this only marks it.
+    """
+    started = session.scalar(
+        select(func.count(Encounter.id)).where(
+            Encounter.kiosk_id == kiosk.id, Encounter.started_at > now - BURST_WINDOW
+        )
+    )
+    if not started or started <= BURST_STARTS:
+        return
+    encounter.kiosk_burst = started
+    minutes = int(BURST_WINDOW.total_seconds() // 60)
+    record_event(
+        session,
+        encounter,
+        "kiosk_burst",
+        Actor.system(),
+        now,
+        {"started": started, "minutes": minutes},
+    )
+
+
+def burst_notice(encounter: Encounter) -> str:
+    """The office's words for a flagged start, or ''."""
+    if not encounter.kiosk_burst:
+        return ""
+    minutes = int(BURST_WINDOW.total_seconds() // 60)
+    return f"This kiosk started {encounter.kiosk_burst} requests in {minutes} minutes."
 
 
 def _place_for(channel: str, place: str | None) -> str | None:
