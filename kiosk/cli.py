@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,10 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from kiosk import backup, credentials, logs, migrate, webdb
+from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.audit import verify
-from kiosk.auth.devices import issue_enrollment
+from kiosk.auth.devices import issue_enrollment, revoke
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
@@ -336,6 +337,62 @@ def kiosks_enroll(school: str, label: str) -> None:
         )
         click.echo(enrollment_link(current_app.config["BASE_URL"], token))
         click.echo(f"(valid for {hours} hours, once)")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+@kiosks_cli.command("list")
+def kiosks_list() -> None:
+    """List every kiosk: school, label, enrolled, last check-in, revoked."""
+    with webdb.database().session_factory() as session:
+        kiosks = setup.all_kiosks(session)
+        rows = [
+            (
+                str(k.id),
+                k.public_id,
+                k.school.name,
+                k.label,
+                _when(k.enrolled_at) if k.enrolled_at else "not yet",
+                _when(k.last_seen_at),
+                _when(k.revoked_at) if k.revoked_at else "no",
+            )
+            for k in kiosks
+        ]
+    if not rows:
+        click.echo("no kiosks yet (kiosks enroll --school NAME)")
+        return
+    header = ("ID", "PUBLIC ID", "SCHOOL", "LABEL", "ENROLLED", "LAST CHECK-IN", "REVOKED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@kiosks_cli.command("revoke")
+@click.argument("kiosk_ref", metavar="ID")
+def kiosks_revoke(kiosk_ref: str) -> None:
+    """Take a kiosk back (by ID or public id): at its next request it says it is not set up."""
+    now = now_utc()
+    with setting_up() as session:
+        kiosk = setup.find_kiosk(session, kiosk_ref)
+        changed = revoke(session, kiosk, now)
+        if changed:
+            audit.record(
+                session,
+                current_app.config["AUDIT_KEY"],
+                now,
+                actor="cli",
+                action="kiosk.revoke",
+                subject=f"kiosk:{kiosk.public_id}",
+            )
+        school, label = kiosk.school.name, kiosk.label
+    if changed:
+        click.echo(f"revoked kiosk {kiosk_ref} ({school}, {label})")
+    else:
+        click.echo(f"kiosk {kiosk_ref} ({school}, {label}) was already revoked")
 
 
 def enrollment_link(base_url: str, token: str) -> str:

@@ -186,9 +186,10 @@
   function poll() {
     var url = statusUrl + (statusUrl.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(version);
     fetch(url, { credentials: "same-origin", cache: "no-store" })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) { return response.ok || response.status === 403 ? response.json() : null; })
       .then(function (data) {
         if (!data) { return; }
+        // Closed here, or this device is no longer a kiosk: the page says which.
         if (!data.open) { window.location.assign("/desk/"); return; }
         if (data.poll_ms) { pace = data.poll_ms; }
         if (data.version) { version = data.version; }

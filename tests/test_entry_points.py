@@ -82,6 +82,7 @@ EXAMPLES = {
     "address": "dana@x.test",
     "roles": "admin",
     "zone_name": "UTC",
+    "kiosk_ref": "1",
 }
 
 

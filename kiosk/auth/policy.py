@@ -7,12 +7,22 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
 
 from kiosk import webdb
 from kiosk.auth import sessions
-from kiosk.auth.devices import kiosk_for_device
+from kiosk.auth.devices import device_kiosk, usable
 from kiosk.clock import now_utc
 from kiosk.models import Kiosk, RoleGrant, User
 
@@ -20,10 +30,27 @@ DEVICE_COOKIE = "kiosk_device"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+NO_LONGER_SET_UP = "This device is no longer set up."
+
+
 def current_kiosk() -> Kiosk | None:
     if "kiosk" not in g:
-        g.kiosk = kiosk_for_device(webdb.session(), request.cookies.get(DEVICE_COOKIE))
+        found = device_kiosk(webdb.session(), request.cookies.get(DEVICE_COOKIE))
+        usable_now = found is not None and usable(found, now_utc())
+        g.kiosk = found if usable_now else None
+        # A device that was a kiosk (revoked, or unused too long) is told so, calmly.
+        g.kiosk_withdrawn = found is not None and not usable_now
     return g.kiosk
+
+
+def not_a_kiosk() -> Any:
+    """The answer to a device that is not (or no longer) a kiosk; neutral words only."""
+    current_kiosk()
+    if g.get("kiosk_withdrawn"):
+        if request.path.endswith(".json"):
+            return jsonify(open=False, set_up=False, message=NO_LONGER_SET_UP), 403
+        return render_template("desk/no_longer_set_up.html"), 403
+    return render_template("desk/not_a_kiosk.html"), 403
 
 
 def kiosk_required(view: F) -> F:
@@ -32,7 +59,7 @@ def kiosk_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_kiosk() is None:
-            return render_template("desk/not_a_kiosk.html"), 403
+            return not_a_kiosk()
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

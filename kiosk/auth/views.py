@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -16,12 +17,19 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
 from kiosk.auth import sessions, throttle
-from kiosk.auth.devices import enroll, pending_enrollment
+from kiosk.auth.devices import (
+    DEVICE_UNUSED_LIMIT,
+    check_in,
+    check_in_due,
+    enroll,
+    pending_enrollment,
+)
 from kiosk.auth.forms import EmptyForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user, keep_signed_in
 from kiosk.clock import now_utc
@@ -30,7 +38,8 @@ from kiosk.models import User
 bp = Blueprint("auth", __name__)
 bp.before_app_request(keep_signed_in)
 
-DEVICE_COOKIE_SECONDS = 10 * 365 * 24 * 3600
+# Renewed on every use, so only a device left unused this long loses it.
+DEVICE_COOKIE_SECONDS = int(DEVICE_UNUSED_LIMIT.total_seconds())
 
 
 def _dummy_hash() -> str:
@@ -72,6 +81,11 @@ def enroll_device(token: str) -> Response | str | tuple[str, int]:
         return render_template("auth/enroll_invalid.html"), 404
     _, secret = result
     response = redirect(url_for("desk.home"))
+    _set_device_cookie(response, secret)
+    return response
+
+
+def _set_device_cookie(response: Response, secret: str) -> None:
     response.set_cookie(
         DEVICE_COOKIE,
         secret,
@@ -80,6 +94,29 @@ def enroll_device(token: str) -> Response | str | tuple[str, int]:
         secure=current_app.config["SECURE_COOKIES"],
         samesite="Lax",
     )
+
+
+@bp.after_app_request
+def _kiosk_used(response: Response) -> Response:
+    """A kiosk that was used keeps its cookie another 90 days, and checks in.
+
+    The check-in is its own short write after the request's work is committed, at most
+    once a minute per kiosk, and never on the tap: nothing is added to the alert's path.
+    """
+    kiosk = g.get("kiosk")
+    secret = request.cookies.get(DEVICE_COOKIE)
+    if kiosk is None or not secret:
+        return response
+    _set_device_cookie(response, secret)
+    now = now_utc()
+    if request.endpoint == "desk.start" or not check_in_due(kiosk, now):
+        return response
+    try:
+        with webdb.unit_of_work() as db:
+            check_in(db, kiosk.id, now)
+    except OperationalError:
+        # A busy database only delays the check-in to a later request.
+        current_app.logger.warning("kiosk check-in skipped: database busy")
     return response
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, request
 
-from kiosk.auth.policy import current_kiosk
+from kiosk.auth.policy import current_kiosk, not_a_kiosk
 
 bp = Blueprint("desk", __name__, url_prefix="/desk")
 
@@ -16,5 +16,5 @@ def _require_kiosk() -> Any:
     if request.endpoint == "desk.cover":
         return None
     if current_kiosk() is None:
-        return render_template("desk/not_a_kiosk.html"), 403
+        return not_a_kiosk()
     return None

@@ -59,6 +59,8 @@ class Kiosk(Base):
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # When the device was last used, to the minute (written at most once a minute).
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     school: Mapped[School] = relationship()
 

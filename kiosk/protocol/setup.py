@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from kiosk.models import ROLES, Contact, District, RoleGrant, School, User
+from kiosk.models import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.vocabulary import OFFSITE_PLACES
 
 CONTACT_CHANNELS = ("email", "webhook", "sms")
@@ -35,6 +35,28 @@ def find_school(session: Session, name: str) -> School:
     if school is None:
         raise SetupError(f"no school named {name!r}")
     return school
+
+
+def find_kiosk(session: Session, ref: str) -> Kiosk:
+    """A kiosk by its number (as `kiosks list` shows it) or its public id."""
+    ref = ref.strip()
+    kiosk = None
+    if ref.isdigit():
+        kiosk = session.get(Kiosk, int(ref))
+    if kiosk is None:
+        kiosk = session.scalar(select(Kiosk).where(Kiosk.public_id == ref))
+    if kiosk is None:
+        raise SetupError(f"no kiosk {ref!r} (see `kiosks list`)")
+    return kiosk
+
+
+def all_kiosks(session: Session) -> list[Kiosk]:
+    """Every kiosk, school by school, oldest first."""
+    return list(
+        session.scalars(
+            select(Kiosk).join(School, School.id == Kiosk.school_id).order_by(School.name, Kiosk.id)
+        )
+    )
 
 
 def set_district(session: Session, name: str, phone: str) -> District:
