@@ -101,6 +101,8 @@ TARGETS = {"p95_ms": 250.0, "ratio_to_floor": 0.3, "signin_flood_ratio": 1.5}
 FLOOD_THREADS = 8
 FLOOD_EMAIL = "dana.reyes@demo-district.example"
 
+DEFAULT_CONFIG = "gunicorn.conf.py"
+FLOOR_CONFIG = "bench/floor_gunicorn.conf.py"
 LINK_RE = re.compile(r"(https?://\S+/enroll/[A-Za-z0-9_\-]+)")
 
 log = logger("alert_latency")
@@ -336,11 +338,13 @@ class Bench:
         return links[: self.options.connections]
 
     @contextlib.contextmanager
-    def server(self, name: str, target: str, env: dict[str, str]) -> Iterator[int]:
+    def server(
+        self, name: str, target: str, env: dict[str, str], config: str | None = None
+    ) -> Iterator[int]:
         port = int(env["PORT"])
         log_path = self.tmp / f"{name}.log"
         try:
-            with gunicorn(target, env, log_path, self.options.gunicorn_config):
+            with gunicorn(target, env, log_path, config or self.options.gunicorn_config):
                 log(f"{name}: gunicorn {self.workers}x{self.threads} gthread on 127.0.0.1:{port}")
                 yield port
         finally:
@@ -357,7 +361,9 @@ class Bench:
             "FLOOR_DATABASE": str(self.tmp / "floor.db"),
         }
         options = self.options
-        with self.server("floor", "bench.floor_app:app", env) as port:
+        # The repo's settings, without the kiosk's settings check (unless another is given).
+        config = FLOOR_CONFIG if options.gunicorn_config == DEFAULT_CONFIG else None
+        with self.server("floor", "bench.floor_app:app", env, config) as port:
             clients = [KioskClient(port) for _ in range(options.connections)]
             log(f"floor: {options.warmup} warm-up + {options.n} starts, {len(clients)} connections")
             total = options.warmup + options.n
@@ -652,7 +658,7 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument(
         "--gunicorn-config",
-        default="gunicorn.conf.py",
+        default=DEFAULT_CONFIG,
         help="gunicorn config for app and floor (e.g. a profiling wrapper); default the repo's",
     )
     args = parser.parse_args(argv)

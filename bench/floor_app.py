@@ -6,7 +6,8 @@ does exactly one insert in its own transaction, with the app's SQLite settings (
 synchronous=FULL, BEGIN IMMEDIATE, busy timeout): what one durable write per request costs
 under the same gunicorn settings, and nothing else.
 
-Served by `gunicorn -c gunicorn.conf.py bench.floor_app:app` with FLOOR_DATABASE=<file>.
+Served by `gunicorn -c bench/floor_gunicorn.conf.py bench.floor_app:app` (the repo's gunicorn
+settings) with FLOOR_DATABASE=<file>.
 """
 
 from __future__ import annotations
