@@ -90,6 +90,35 @@ def test_each_lockout_lasts_twice_as_long_as_the_last(
         clock.set_offset(elapsed)
 
 
+def test_a_lockout_already_read_is_refused_without_reading_again(app: Flask, district: Any) -> None:
+    """A flood of guesses at a locked key costs the server no database work at all."""
+    from sqlalchemy import event
+
+    from kiosk.webdb import database
+
+    client = app.test_client()
+    for _ in range(10):
+        sign_in(client, DANA, "wrong")
+    assert sign_in(client, DANA, "wrong").status_code == 429  # read once, and remembered
+    token = csrf_token(client, "/login")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = database(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for _ in range(5):
+            answer = client.post(
+                "/login", data={"csrf_token": token, "email": DANA, "password": "wrong"}
+            )
+            assert answer.status_code == 429
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "signin_throttles" in s], statements
+
+
 def test_failures_counted_on_one_server_are_refused_on_another(
     make_app: Any, district: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ cannot all slip under the limit while the first ones are still being hashed."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -49,17 +50,49 @@ def limits(email: str, address: str, allowed: int) -> tuple[Limit, Limit]:
     )
 
 
-def refused(session: Session, keys: tuple[Limit, ...], now: datetime) -> bool:
-    """Say whether any of the keys is locked out (a read: no write lock is taken)."""
-    locked = session.scalar(
-        select(SigninThrottle.id)
+class KnownLockouts:
+    """Lockouts this process has already read, kept until they end, so that a flood of
+    guesses at a locked key is refused without even a read. A lockout only ever grows
+    while it lasts (a locked key is never checked, so never cleared by a right password)."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def locked(self, keys: tuple[Limit, ...], now: datetime) -> bool:
+        with self._lock:
+            return any(self._until.get(limit.key, now) > now for limit in keys)
+
+    def remember(self, key: str, until: datetime, now: datetime) -> None:
+        with self._lock:
+            if len(self._until) >= self.LIMIT:
+                self._until = {k: v for k, v in self._until.items() if v > now}
+            if len(self._until) < self.LIMIT:
+                self._until[key] = until
+
+
+def refused(
+    session: Session, keys: tuple[Limit, ...], now: datetime, known: KnownLockouts | None = None
+) -> bool:
+    """Say whether any of the keys is locked out (a read, or none for a lockout this process
+    already knows: no write lock is taken)."""
+    if known is not None and known.locked(keys, now):
+        return True
+    row = session.execute(
+        select(SigninThrottle.key, SigninThrottle.locked_until)
         .where(
             SigninThrottle.key.in_([limit.key for limit in keys]),
             SigninThrottle.locked_until > now,
         )
         .limit(1)
-    )
-    return locked is not None
+    ).first()
+    if row is None:
+        return False
+    if known is not None and row.locked_until is not None:
+        known.remember(row.key, row.locked_until, now)
+    return True
 
 
 def _locked_rows(session: Session, keys: tuple[Limit, ...], now: datetime) -> list[SigninThrottle]:

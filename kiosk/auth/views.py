@@ -144,7 +144,8 @@ def _wait(email: str) -> tuple[str, int]:
 def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         email = (request.form.get("email") or "").strip().lower()
-        if throttle.refused(webdb.session(), _limits(email), now_utc()):
+        known = current_app.extensions.setdefault("signin_lockouts", throttle.KnownLockouts())
+        if throttle.refused(webdb.session(), _limits(email), now_utc(), known):
             # Refused before the form or the password is looked at: guessing costs the
             # server one read.
             return _wait(email)
