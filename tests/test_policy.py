@@ -90,17 +90,13 @@ def test_may_follows_the_table_and_denies_the_rest(
         return action in allowed or f"{action.split('.')[0]}.*" in allowed
 
     with app.test_request_context():
-        check(user, lincoln, riverside, school, expected)
-
-
-def check(user: User, lincoln: int, riverside: int, school: str | None, expected: Any) -> None:
-    for action in ACTIONS:
-        assert may(user, action, lincoln) is expected(action), action
-        assert may(user, action, ANY_SCHOOL) is expected(action), action
-        # A school grant does not reach another school.
-        assert may(user, action, riverside) is (expected(action) and school is None), action
-    assert not may(user, "no.such.action", lincoln)
-    assert not may(None, "encounter.read", lincoln)
+        for action in ACTIONS:
+            assert may(user, action, lincoln) is expected(action), action
+            assert may(user, action, ANY_SCHOOL) is expected(action), action
+            # A school grant does not reach another school.
+            assert may(user, action, riverside) is (expected(action) and school is None), action
+        assert not may(user, "no.such.action", lincoln)
+        assert not may(None, "encounter.read", lincoln)
 
 
 def test_a_reviewer_reads_the_record_but_changes_nothing(app: Flask, started: Any) -> None:
