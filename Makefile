@@ -24,7 +24,14 @@ run: $(VENV)/.installed
 	KIOSK_DEMO=1 KIOSK_BASE_URL=$${KIOSK_BASE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) \
 		exec $(BIN)/gunicorn -c gunicorn.conf.py app:app
 
+# Test-only node tools (an OpenID Connect provider, axe-core), where npm is installed; the
+# tests that need them skip without them (and fail under KIOSK_TEST_REQUIRE_ALL=1).
+JS := tests/js
+
 test: $(VENV)/.installed-test
+	@if command -v npm >/dev/null 2>&1 && { [ ! -f $(JS)/node_modules/.package-lock.json ] || \
+		[ $(JS)/package-lock.json -nt $(JS)/node_modules/.package-lock.json ]; }; then \
+		npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error; fi
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test

@@ -43,10 +43,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
-    from kiosk import desk, office
+    from kiosk import admin, desk, office
     from kiosk.auth.views import bp as auth_bp
 
     app.register_blueprint(auth_bp)
     desk.init_app(app)
     office.init_app(app)
+    admin.init_app(app)
     return app

@@ -28,7 +28,27 @@ def _forms() -> dict[str, Any]:
         "logout_form": EmptyForm(formdata=None),
         "has_endpoint": lambda name: name in current_app.view_functions,
         "can_see_outbox": _can_see_outbox,
+        "can_administer": _can_administer,
+        "admin_sections": ADMIN_SECTIONS,
     }
+
+
+# The administration pages, in the order the menu shows them; a section not built yet is
+# left out of the menu (has_endpoint).
+ADMIN_SECTIONS = (
+    ("admin.schools", "Schools"),
+    ("admin.people", "People"),
+    ("admin.kiosks", "Kiosks"),
+    ("admin.routing", "Alert routing"),
+    ("admin.test_alerts", "Test alerts"),
+    ("admin.scripts", "Scripts"),
+)
+
+
+def _can_administer() -> bool:
+    from kiosk.auth.policy import ADMIN, current_user, may
+
+    return may(current_user(), ADMIN)
 
 
 def _can_see_outbox() -> bool:

@@ -75,7 +75,7 @@ def test_every_action_names_only_known_roles() -> None:
         ("designee", LINCOLN, {"office", "encounter.*", "outbox.*", "delivery.details"}),
         ("counsel", None, {"office", "encounter.*"}),
         ("reviewer", None, {"office", "encounter.read"}),
-        ("admin", None, {"office", "outbox.*", "delivery.details"}),
+        ("admin", None, {"office", "outbox.*", "delivery.details", "admin"}),
         ("front_desk", LINCOLN, set()),
     ],
 )
@@ -120,10 +120,11 @@ def test_a_reviewer_reads_the_record_but_changes_nothing(app: Flask, started: An
     assert after.status == encounter.status and after.doc_confirmed_type is None
 
 
-def test_an_admin_is_sent_to_the_outbox_and_sees_no_encounter(app: Flask, started: Any) -> None:
+def test_an_admin_is_sent_to_administration_and_sees_no_encounter(app: Flask, started: Any) -> None:
     admin = login(app, "admin@demo-district.example", "demo-password")
     response = admin.get("/office/")
-    assert response.status_code == 302 and response.headers["Location"].endswith("/office/outbox")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/admin/")
+    assert "Administration" in admin.get("/admin/").get_data(as_text=True)
     assert admin.get("/office/outbox").status_code == 200
     encounter = the_encounter(app)
     assert admin.get(f"/office/encounters/{encounter.public_id}").status_code == 403

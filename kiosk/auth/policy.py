@@ -103,6 +103,7 @@ def grants(user: User) -> list[RoleGrant]:
 # Who may do what, and nothing else: an action missing here is refused to everyone.
 # A grant covers its school, or every school when it names none.
 OFFICE = "office"  # sign in to the office pages at all
+ADMIN = "admin"  # configuration and people: no record content
 ACTIONS: dict[str, frozenset[str]] = {
     OFFICE: frozenset({"designee", "counsel", "reviewer", "admin"}),
     # Record content: names, free text, photos.
@@ -116,6 +117,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "outbox.read": frozenset({"designee", "admin"}),
     "outbox.retry": frozenset({"designee", "admin"}),
     "delivery.details": frozenset({"designee", "admin"}),
+    ADMIN: frozenset({"admin"}),
 }
 
 ANY_SCHOOL = -1  # "for at least one school": a page that lists only what the user may see

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -32,6 +31,7 @@ from kiosk.auth.devices import (
 )
 from kiosk.auth.forms import EmptyForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user, keep_signed_in
+from kiosk.auth.signin import first_factor_passed
 from kiosk.clock import now_utc
 from kiosk.models import User
 
@@ -120,15 +120,6 @@ def _kiosk_used(response: Response) -> Response:
     return response
 
 
-def _safe_next(target: str | None) -> str:
-    if not target:
-        return url_for("office.home")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("office.home")
-    return target
-
-
 def _limits(email: str) -> tuple[throttle.Limit, throttle.Limit]:
     """Failures by email, and (more loosely) by client address."""
     allowed = current_app.config["SIGNIN_FAILURES_ALLOWED"]
@@ -165,16 +156,9 @@ def login() -> Response | str | tuple[str, int]:
         # One check of the same cost on every path; the result counts only for a real account.
         matches = check_password_hash(hashed, form.password.data or "")
         if user is not None and user.password_hash and matches:
-            earlier = session.get(sessions.SESSION_KEY)
-            lifetimes = sessions.Lifetimes.from_settings(current_app.config)
             with webdb.unit_of_work() as db:
                 throttle.succeeded(db, keys)
-                if isinstance(earlier, str):
-                    sessions.end(db, earlier)
-                token = sessions.begin(db, user.id, lifetimes, now_utc())
-            session.clear()
-            session[sessions.SESSION_KEY] = token
-            return redirect(_safe_next(request.args.get("next")))
+            return first_factor_passed(user, request.args.get("next"))
         form.password.errors = ["That email and password do not match."]
     return render_template("auth/login.html", form=form)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
-from kiosk.auth.policy import OFFICE, demo_only, may, requires
+from kiosk.auth.policy import ADMIN, OFFICE, demo_only, may, requires
 from kiosk.clock import now_utc
 from kiosk.localtime import local
 from kiosk.models import (
@@ -35,7 +35,9 @@ from kiosk.protocol.state import ON_OFFICE_LIST
 @requires(OFFICE)
 def home() -> Any:
     if not may(office_user(), "encounter.read"):
-        # Administrators read no record content: their office starts at the outbox.
+        # Administrators read no record content: they start at administration.
+        if may(office_user(), ADMIN):
+            return redirect(url_for("admin.home"))
         return redirect(url_for("office.outbox"))
     return render_template("office/home.html", **_open_list())
 
