@@ -286,3 +286,11 @@ def enroll_kiosk(page: Any, link: str) -> None:
     expect(page.get_by_role("heading", name="Set up this device as a kiosk")).to_be_visible()
     page.get_by_role("button", name="Set up this kiosk").click()
     expect(page.locator("#start-button")).to_be_visible()
+
+
+def sign_in(page: Any, base_url: str, email: str, password: str) -> None:
+    """Sign in through the sign-in page, as a person at the office would."""
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
