@@ -48,6 +48,7 @@ bench-smoke: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r kiosk app.py gunicorn.conf.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

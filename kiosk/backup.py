@@ -70,8 +70,9 @@ def _libpq(url: URL) -> tuple[list[str], dict[str, str]]:
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
-    # The program is ours (pg_dump, pg_restore); its arguments come from the settings.
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    # The program is ours (pg_dump, pg_restore), run with an argument list and no shell;
+    # its arguments come from the settings.
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603  # nosec B603
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise BackupError(f"{command[0]} failed: {last}")

@@ -8,7 +8,8 @@ import os
 
 import click
 
-PASSWORD_VARIABLE = "KIOSK_NEW_PASSWORD"  # noqa: S105 - the name of a variable
+# The name of a variable, not a password.
+PASSWORD_VARIABLE = "KIOSK_NEW_PASSWORD"  # noqa: S105  # nosec B105
 PIN_VARIABLE = "KIOSK_NEW_PIN"
 # The value of --pin given without one: ask for the PIN.
 ASK = "\0ask"

@@ -12,7 +12,8 @@ from kiosk.auth.devices import issue_enrollment
 from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.protocol.staff import hash_secret
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed demo credential, demo mode only
+# A printed demo credential, used in demo mode only.
+DEMO_PASSWORD = "demo-password"  # noqa: S105  # nosec B105
 
 SCHOOLS = (
     {

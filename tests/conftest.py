@@ -317,7 +317,7 @@ class SmtpSink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     received: threading.Event = field(default_factory=threading.Event)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - the name the server library calls
         with self.lock:
             self.raw.append(envelope.content)
             self.messages.append(message_from_bytes(envelope.content))

@@ -133,7 +133,7 @@ def test_smtp_permanent_rejection_fails_without_retry(make_app: Any, district: A
     from aiosmtpd.controller import Controller
 
     class Refuse:
-        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802 - the name the server library calls
             return "550 5.1.1 No such mailbox"
 
     port = free_port()

@@ -170,7 +170,7 @@ def test_resolve_against_a_late_desk_note_keeps_the_note(app: Flask, desk: Flask
         encounter = new_encounter(app, desk)
         token = csrf_token(desk, "/desk/request")
         purpose = f"Asked for the school's records, trial {trial}."
-        note = lambda t=token, p=purpose: desk.post(  # noqa: E731
+        note = lambda t=token, p=purpose: desk.post(  # noqa: E731 - binds the loop variables now
             "/desk/request", data={"csrf_token": t, "purpose": p}
         )
         _, desk_answer = together(office_post(dana, encounter, "resolve", outcome="left"), note)

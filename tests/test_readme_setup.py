@@ -119,7 +119,7 @@ def receiver() -> Iterator[str]:
     """A loopback HTTP server standing in for the chat webhook and the SMS gateway."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802 - the name the server library calls
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
             self.send_header("Content-Length", "2")
@@ -239,7 +239,7 @@ def wait_healthy(base_url: str, reader: Reader, log: Path) -> None:
         for process in reader.servers:
             assert process.poll() is None, log.read_text(errors="replace")
         try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 - a fixed loopback URL
                 if response.status == 200:
                     return
         except OSError:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -57,8 +57,10 @@ FAST_PATH_WORDS = {
 
 
 def kiosk_here() -> Kiosk:
+    """The kiosk of a view behind @kiosk_required; refused outright if there is none."""
     kiosk = current_kiosk()
-    assert kiosk is not None
+    if kiosk is None:
+        abort(403)
     return kiosk
 
 

@@ -34,7 +34,8 @@ class Policy:
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
         """Return seconds before the next try; jitter keeps many rows from retrying in step."""
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
-        delay = random.uniform(ceiling / 2, ceiling)
+        # Retry jitter, not a secret.
+        delay = random.uniform(ceiling / 2, ceiling)  # nosec B311
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_cap))
         return delay

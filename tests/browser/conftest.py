@@ -92,7 +92,7 @@ def wait_healthy(server: KioskServer) -> None:
         if server.process.poll() is not None:
             pytest.fail(f"gunicorn exited with {server.process.returncode}:\n{server.log_text()}")
         try:
-            with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{server.base_url}/healthz", timeout=2) as response:  # noqa: S310 - a fixed loopback URL
                 if response.status == 200:
                     return
                 last = response.status

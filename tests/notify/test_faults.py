@@ -58,7 +58,7 @@ class RefusingSink(SmtpSink):
         self.refusals = list(refusals)
         self.refused = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - the name the server library calls
         with self.lock:
             if self.refusals:
                 self.refused += 1
