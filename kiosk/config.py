@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -15,6 +18,8 @@ KEY_NAMES = ("SECRET_KEY", "ENCRYPTION_KEY", "AUDIT_KEY", "INDEX_KEY")
 KEYS_FILE = "keys.json"
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+# The sign-in page's button for the district's identity provider, unless KIOSK_OIDC_LABEL says.
+DEFAULT_OIDC_LABEL = "Sign in with the district account"
 
 
 class ConfigError(RuntimeError):
@@ -46,6 +51,11 @@ def _float(environ: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+
+
+def _words(raw: str | None) -> tuple[str, ...]:
+    """A comma- or space-separated list, lower case, without empty entries."""
+    return tuple(word.lower() for word in re.split(r"[\s,]+", raw or "") if word)
 
 
 def read_keys_file(instance_path: str) -> dict[str, str]:
@@ -131,6 +141,13 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         # How many reverse proxies in front are trusted to say who the client is, and over
         # which scheme and host it came (X-Forwarded-For, -Proto, -Host, -Port).
         "PROXY_HOPS": _int(environ, "KIOSK_PROXY_HOPS", 0),
+        # Sign-in with the district's identity provider (OpenID Connect): off unless set.
+        "OIDC_ISSUER": (environ.get("KIOSK_OIDC_ISSUER") or "").strip(),
+        "OIDC_CLIENT_ID": (environ.get("KIOSK_OIDC_CLIENT_ID") or "").strip(),
+        "OIDC_CLIENT_SECRET": environ.get("KIOSK_OIDC_CLIENT_SECRET") or "",
+        "OIDC_LABEL": (environ.get("KIOSK_OIDC_LABEL") or "").strip() or DEFAULT_OIDC_LABEL,
+        "OIDC_ALLOWED_DOMAINS": _words(environ.get("KIOSK_OIDC_ALLOWED_DOMAINS")),
+        "OIDC_TRUST_DIRECTORY_EMAIL": _flag(environ, "KIOSK_OIDC_TRUST_DIRECTORY_EMAIL", False),
     }
     for name in KEY_NAMES:
         settings[name] = environ.get(f"KIOSK_{name}") or file_keys.get(name, "")
@@ -149,6 +166,7 @@ def check_settings(settings: dict[str, Any]) -> None:
     if settings["PROXY_HOPS"] < 0:
         raise ConfigError("KIOSK_PROXY_HOPS must be 0 or more")
     check_urls(settings)
+    check_oidc(settings)
     if settings["DELIVERY"] not in {"inprocess", "off"}:
         raise ConfigError("KIOSK_DELIVERY must be 'inprocess' or 'off'")
     if settings["DATABASE_URL"].startswith("sqlite") and ":memory:" in settings["DATABASE_URL"]:
@@ -181,3 +199,62 @@ def check_urls(settings: dict[str, Any]) -> None:
     missing = missing_sms_settings(settings)
     if 0 < len(missing) < len(SMS_SETTINGS):
         raise ConfigError(f"the SMS gateway is half set up: {', '.join(missing)} missing")
+
+
+OIDC_SETTINGS = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Microsoft's shared issuers accept accounts of any organisation: their emails prove nothing.
+ENTRA_SHARED = re.compile(
+    r"^https://login\.microsoftonline\.com/(common|organizations|consumers)(/|$)", re.IGNORECASE
+)
+CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_oidc(settings: dict[str, Any]) -> None:
+    """Sign-in through the identity provider is either fully set up or off; name what is
+    wrong, never a value (the client secret is a secret)."""
+    given = [name for name in OIDC_SETTINGS if settings.get(name)]
+    if not given:
+        for extra in ("OIDC_ALLOWED_DOMAINS", "OIDC_TRUST_DIRECTORY_EMAIL"):
+            if settings.get(extra):
+                raise ConfigError(f"KIOSK_{extra} is set but KIOSK_OIDC_ISSUER is not")
+        return
+    missing = [f"KIOSK_{name}" for name in OIDC_SETTINGS if not settings.get(name)]
+    if missing:
+        raise ConfigError(
+            f"sign-in with the identity provider is half set up: {', '.join(missing)} missing"
+        )
+    issuer = urlsplit(str(settings["OIDC_ISSUER"]))
+    secure = issuer.scheme == "https" or (
+        issuer.scheme == "http" and _loopback(issuer.hostname or "")
+    )
+    if not secure or not issuer.hostname or issuer.query or issuer.fragment:
+        raise ConfigError(
+            "KIOSK_OIDC_ISSUER must be the provider's https:// issuer or discovery URL"
+        )
+    label = str(settings.get("OIDC_LABEL") or "")
+    if not label or len(label) > 80 or CONTROL.search(label):
+        raise ConfigError("KIOSK_OIDC_LABEL must be one line of at most 80 characters")
+    domains = tuple(settings.get("OIDC_ALLOWED_DOMAINS") or ())
+    bad = [domain for domain in domains if not DOMAIN.match(domain)]
+    if bad:
+        raise ConfigError(
+            "KIOSK_OIDC_ALLOWED_DOMAINS must list email domains such as district.example"
+        )
+    if settings.get("OIDC_TRUST_DIRECTORY_EMAIL"):
+        if not domains:
+            raise ConfigError("KIOSK_OIDC_TRUST_DIRECTORY_EMAIL needs KIOSK_OIDC_ALLOWED_DOMAINS")
+        if ENTRA_SHARED.match(str(settings["OIDC_ISSUER"])):
+            raise ConfigError(
+                "KIOSK_OIDC_TRUST_DIRECTORY_EMAIL needs the district's own tenant issuer "
+                "(https://login.microsoftonline.com/<tenant id>/v2.0), not a shared one"
+            )

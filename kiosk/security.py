@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -91,8 +91,19 @@ def log_refused_form(error: CSRFError) -> None:
     )
 
 
+def allow_form_action(origin: str) -> None:
+    """Let this page's forms lead to one more origin: the sign-in button's POST is answered
+    with a redirect to the identity provider, and browsers hold redirects of a form to the
+    page's form-action too."""
+    g.setdefault("form_action_origins", set()).add(origin_of(origin))
+
+
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    csp = CSP
+    extra = g.get("form_action_origins")
+    if extra:
+        csp = CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *sorted(extra)]))
+    response.headers["Content-Security-Policy"] = csp
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"

@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
-from kiosk.auth import sessions, throttle
+from kiosk.auth import oidc, sessions, throttle
 from kiosk.auth.devices import (
     DEVICE_UNUSED_LIMIT,
     check_in,
@@ -37,6 +37,9 @@ from kiosk.models import User
 
 bp = Blueprint("auth", __name__)
 bp.before_app_request(keep_signed_in)
+# Sign-in with the district's identity provider (404 unless it is set up).
+bp.add_url_rule("/login/oidc", "oidc_start", oidc.start, methods=["POST"])
+bp.add_url_rule(oidc.CALLBACK_PATH, "oidc_callback", oidc.callback)
 
 # Renewed on every use, so only a device left unused this long loses it.
 DEVICE_COOKIE_SECONDS = int(DEVICE_UNUSED_LIMIT.total_seconds())
@@ -160,7 +163,8 @@ def login() -> Response | str | tuple[str, int]:
                 throttle.succeeded(db, keys)
             return first_factor_passed(user, request.args.get("next"))
         form.password.errors = ["That email and password do not match."]
-    return render_template("auth/login.html", form=form)
+    provider = oidc.button(request.args.get("next"))
+    return render_template("auth/login.html", form=form, provider=provider)
 
 
 @bp.post("/logout")
