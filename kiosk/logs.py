@@ -23,7 +23,12 @@ from gunicorn.glogging import Logger as _GunicornBase
 REDACTED = "[redacted]"
 # /ack/<token> and /enroll/<token>, also percent-encoded inside another URL (?next=...).
 _TOKEN_PATH = re.compile(r"((?:/|%2F)(?:ack|enroll)(?:/|%2F))[^/?&#\s\"']+", re.IGNORECASE)
-_TOKEN_QUERY = re.compile(r"([?&;][^=&#\s\"']*token[^=&#\s\"']*=)[^&#\s\"']*", re.IGNORECASE)
+# Query values named like a token, and the identity provider's answer (/login/oidc/callback
+# carries a one-time code and the sign-in's state).
+_TOKEN_QUERY = re.compile(
+    r"([?&;](?:[^=&#\s\"']*token[^=&#\s\"']*|code|state|session_state)=)[^&#\s\"']*",
+    re.IGNORECASE,
+)
 PLAIN_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 PLAIN_DATE = "%Y-%m-%d %H:%M:%S %z"
 # Structured fields a record may carry (logging's `extra`), kept as they are in JSON.
@@ -31,7 +36,8 @@ EXTRA_FIELDS = ("delivery", "access")
 
 
 def redact(text: str) -> str:
-    """Hide the tokens of acknowledgement and enrollment links, and token=... values."""
+    """Hide the tokens of acknowledgement and enrollment links, token=... values, and the
+    code and state the identity provider sends back."""
     text = _TOKEN_PATH.sub(lambda m: m.group(1) + REDACTED, text)
     if "?" in text or "=" in text:
         text = _TOKEN_QUERY.sub(lambda m: m.group(1) + REDACTED, "?" + text)[1:]

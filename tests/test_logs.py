@@ -38,6 +38,10 @@ TOKEN = "Zq9tokenValue7"
         (f"token={TOKEN}&a=b", "token=[redacted]&a=b"),
         (f"/x?a=1&access_token={TOKEN}", "/x?a=1&access_token=[redacted]"),
         (f"http://kiosk.test/ACK/{TOKEN}/", "http://kiosk.test/ACK/[redacted]/"),
+        (
+            f"/login/oidc/callback?code={TOKEN}&state={TOKEN}&iss=http%3A%2F%2Fidp",
+            "/login/oidc/callback?code=[redacted]&state=[redacted]&iss=http%3A%2F%2Fidp",
+        ),
         ("/desk/agents", "/desk/agents"),
         ("/office/outbox?status=failed", "/office/outbox?status=failed"),
     ],

@@ -138,7 +138,13 @@ def sign_in_at_provider(authorize_url: str, email: str, cancel: bool = False) ->
     """What a person does at the provider's sign-in page: type the email and continue (or
     cancel). Returns the address the provider sends the browser back to (the app's callback)."""
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(authorize_url))
-    browser = requests.Session()
+    with requests.Session() as browser:
+        return _through_the_provider(browser, origin, authorize_url, email, cancel)
+
+
+def _through_the_provider(
+    browser: requests.Session, origin: str, authorize_url: str, email: str, cancel: bool
+) -> str:
     answer = browser.get(authorize_url, allow_redirects=False, timeout=10)
     url = authorize_url
     posted = False
