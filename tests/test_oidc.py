@@ -16,7 +16,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from kiosk.auth.oidc import CANCELLED, NOT_FINISHED, NOT_SET_UP, START_AGAIN, email_of
+from kiosk.auth.oidc import (
+    CANCELLED,
+    NOT_FINISHED,
+    NOT_SET_UP,
+    START_AGAIN,
+    email_of,
+    with_userinfo,
+)
 from kiosk.config import ConfigError, check_oidc
 from kiosk.db import writing
 from kiosk.models import User
@@ -113,6 +120,25 @@ def test_the_email_is_matched_whatever_its_case(oidc_app: Flask) -> None:
     client = oidc_app.test_client()
     assert sign_in(client, MIXED).headers["Location"] == "/office/"
     assert client.get("/office/").status_code == 200
+
+
+def test_an_email_given_only_at_the_userinfo_endpoint_is_read_there(
+    make_app: Any, district: Any, tmp_path: Path
+) -> None:
+    accounts = [{"email": DANA, "email_verified": True}, {"email": JORDAN}]
+    with running_provider(tmp_path, [CALLBACK], accounts, email_in_userinfo_only=True) as other:
+        app = make_app(**other.settings())
+        client = app.test_client()
+        assert sign_in(client, DANA).headers["Location"] == "/office/"
+        other_client = app.test_client()  # not verified there either: refused
+        refused_with(other_client, sign_in(other_client, JORDAN), NOT_SET_UP)
+
+
+def test_userinfo_about_another_person_is_not_taken() -> None:
+    with pytest.raises(ValueError):
+        with_userinfo({"sub": "a"}, {"sub": "b", "email": DANA, "email_verified": True})
+    merged = with_userinfo({"sub": "a", "email_verified": True}, {"sub": "a", "email": DANA})
+    assert merged == {"sub": "a", "email": DANA}  # verified is not borrowed from the token
 
 
 def test_an_email_with_no_account_here_is_refused_calmly_and_logged_without_it(

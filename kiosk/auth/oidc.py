@@ -197,6 +197,19 @@ def email_of(
     return email, ""
 
 
+def with_userinfo(claims: Mapping[str, Any], userinfo: Mapping[str, Any]) -> dict[str, Any]:
+    """The ID token's claims with the email (and whether it is verified) from the userinfo
+    endpoint, which must speak of the same person (OpenID Connect Core 5.3.2)."""
+    if userinfo.get("sub") != claims.get("sub"):
+        raise ValueError("the userinfo answer names another subject")
+    merged = dict(claims)
+    for name in ("email", "email_verified"):
+        merged.pop(name, None)
+        if name in userinfo:
+            merged[name] = userinfo[name]
+    return merged
+
+
 def callback() -> Response:
     """GET /login/oidc/callback: the provider's answer, checked, then the person's session."""
     if not enabled():
@@ -241,6 +254,12 @@ def callback() -> Response:
         return refuse(f"ID token refused ({type(exc).__name__})", NOT_FINISHED, next_url)
     if claims is None:
         return refuse("no ID token", NOT_FINISHED, next_url)
+    if not claims.get("email") and found.get("userinfo_endpoint"):
+        # Some providers keep the email for their userinfo endpoint, not the ID token.
+        try:
+            claims = with_userinfo(claims, provider.userinfo(token=token))
+        except (OAuthError, requests.RequestException, ValueError) as exc:
+            return refuse(f"userinfo unavailable ({type(exc).__name__})", NOT_FINISHED, next_url)
     config = current_app.config
     email, why_not = email_of(
         claims, tuple(config["OIDC_ALLOWED_DOMAINS"]), bool(config["OIDC_TRUST_DIRECTORY_EMAIL"])

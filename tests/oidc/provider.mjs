@@ -9,7 +9,8 @@
 // (or a browser fills it); no password is asked. Consent is taken as given (a first-party
 // client), so the provider goes straight back to the app. ID tokens carry `email` and
 // `email_verified` (as the account says, or not at all when the account leaves it out), and
-// are signed with an RS256 key made at start, published at /jwks.
+// are signed with an RS256 key made at start, published at /jwks. With
+// --email-in-userinfo-only, the email is given at the userinfo endpoint only.
 
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
@@ -27,6 +28,9 @@ const { values: options } = parseArgs({
     'client-secret': { type: 'string' },
     'redirect-uri': { type: 'string', multiple: true },
     accounts: { type: 'string', default: '[]' },
+    // Keep the email out of the ID token, for the userinfo endpoint only (the specification's
+    // default for the code flow, which some providers follow).
+    'email-in-userinfo-only': { type: 'boolean', default: false },
   },
 });
 
@@ -67,7 +71,7 @@ const provider = new Provider(issuer, {
     profile: ['name', 'preferred_username'],
   },
   // The claims of the scopes asked for go into the ID token, as Google and Entra ID do.
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: options['email-in-userinfo-only'],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },

@@ -106,6 +106,7 @@ def running_provider(
     redirect_uris: list[str],
     accounts: list[dict[str, Any]],
     port: int | None = None,
+    email_in_userinfo_only: bool = False,
 ) -> Iterator[Provider]:
     """Start the provider with node on a free loopback port; stop it afterwards."""
     node = node_or_skip()
@@ -115,6 +116,8 @@ def running_provider(
     command += ["--client-secret", CLIENT_SECRET, "--accounts", json.dumps(accounts)]
     for uri in redirect_uris:
         command += ["--redirect-uri", uri]
+    if email_in_userinfo_only:
+        command.append("--email-in-userinfo-only")
     log = directory / f"provider-{port}.log"
     env = {**os.environ, "NODE_ENV": "test"}
     with log.open("wb") as output:
