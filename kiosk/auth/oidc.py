@@ -107,7 +107,8 @@ def client() -> FlaskOAuth2App:
             client_kwargs={
                 "scope": SCOPE,
                 "code_challenge_method": "S256",
-                "token_endpoint_auth_method": "client_secret_basic",
+                # The name of an authentication method, not a secret.
+                "token_endpoint_auth_method": "client_secret_basic",  # nosec B105
                 "default_timeout": (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"]),
             },
         )

@@ -293,4 +293,4 @@ def sign_in(page: Any, base_url: str, email: str, password: str) -> None:
     page.goto(base_url + "/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
