@@ -21,16 +21,19 @@ from sqlalchemy.orm import Session
 
 from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
+from kiosk.admin.changes import record_change
 from kiosk.audit import verify
 from kiosk.auth.devices import issue_enrollment, revoke
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
-from kiosk.models import ROLES, School
+from kiosk.models import ROLES, Contact, School
+from kiosk.notify.links import Links
 from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.staff import hash_secret
+from kiosk.protocol.test_alerts import send_test_alert
 from kiosk.vocabulary import OFFSITE_PLACES
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -41,6 +44,7 @@ keys_cli = AppGroup("keys", help="Instance keys.")
 schools_cli = AppGroup("schools", help="The district and its schools.")
 contacts_cli = AppGroup("contacts", help="Who is alerted for a school, at which level.")
 audit_cli = AppGroup("audit", help="The hash-chained audit log.")
+alerts_cli = AppGroup("alerts", help="Test alerts: check a school's routing end to end.")
 
 
 def init_app(app: Flask) -> None:
@@ -53,6 +57,7 @@ def init_app(app: Flask) -> None:
         schools_cli,
         contacts_cli,
         audit_cli,
+        alerts_cli,
     ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
@@ -262,6 +267,105 @@ def contacts_add(
         click.echo(f"contact added: {name}, for {where}, {channel}, {school}")
     else:
         click.echo(f"contact added: {name}, level {level}, {channel}, {school}")
+
+
+@contacts_cli.command("list")
+@click.option("--school", default=None, help="Only this school's contacts.")
+def contacts_list(school: str | None) -> None:
+    """List contacts: number, school, level, name, channel, address, and whether active."""
+    with webdb.database().session_factory() as session:
+        chosen = find_school(session, school) if school else None
+        rows = [
+            (
+                str(c.id),
+                c.school.name,
+                _routed(c),
+                c.name,
+                c.channel,
+                setup.shown_address(c.channel, c.address),
+                "yes" if c.active else "no (removed)",
+            )
+            for c in setup.contacts_of(session, chosen)
+        ]
+    if not rows:
+        click.echo("no contacts yet (contacts add --school NAME ...)")
+        return
+    _table(("ID", "SCHOOL", "ROUTED", "NAME", "CHANNEL", "ADDRESS", "ACTIVE"), rows)
+
+
+def _routed(contact: Contact) -> str:
+    if contact.places:
+        return "places " + contact.places
+    if contact.after_hours:
+        return "after hours"
+    return f"level {contact.level}"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@contacts_cli.command("remove")
+@click.argument("contact_ref", metavar="ID")
+def contacts_remove(contact_ref: str) -> None:
+    """Stop alerting a contact (ID from `contacts list`): deleted if never alerted, otherwise
+    deactivated so that what was sent to it stays on record."""
+    with setting_up() as session:
+        contact = setup.find_contact(session, contact_ref)
+        before = setup.contact_values(contact)
+        name, school, contact_id = contact.name, contact.school.name, contact.id
+        outcome = setup.remove_contact(session, contact)
+        after = None if outcome == "deleted" else setup.contact_values(contact)
+        record_change(
+            session,
+            None,
+            f"contact.{'delete' if outcome == 'deleted' else 'deactivate'}",
+            f"contact:{contact_id}",
+            before,
+            after,
+        )
+    if outcome == "deleted":
+        click.echo(f"contact {contact_ref} deleted: {name}, {school}")
+    else:
+        click.echo(
+            f"contact {contact_ref} deactivated: {name}, {school} (alerts were sent to it; "
+            "its history is kept)"
+        )
+
+
+@alerts_cli.command("test")
+@click.option("--school", required=True)
+def alerts_test(school: str) -> None:
+    """Send a test alert to the school's level-1 contacts of this moment, marked TEST; it
+    needs acknowledging like a real one, and never appears as a record."""
+    links = Links.from_settings(current_app.config)
+    with setting_up() as session:
+        row = find_school(session, school)
+        sent = send_test_alert(session, row, links, now_utc())
+        record_change(
+            session,
+            None,
+            "test_alert.send",
+            f"test_alert:{sent.test.public_id}",
+            None,
+            {"school": row.public_id, "contacts": [c.id for c in sent.contacts]},
+        )
+        lines = [
+            f"  {c.name}, {c.channel} {setup.shown_address(c.channel, c.address)}"
+            for c in sent.contacts
+        ]
+        public_id, when = sent.test.public_id, "outside school hours" if sent.after_hours else ""
+    click.echo(
+        f"test alert {public_id} sent for {school}{' ' + when if when else ''} to "
+        f"{len(lines)} level-1 contact{'' if len(lines) == 1 else 's'}:"
+    )
+    for line in lines:
+        click.echo(line)
+    click.echo("sent through the outbox; who acknowledged shows on /admin/test-alerts")
 
 
 @schools_cli.command("routing")

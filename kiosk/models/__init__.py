@@ -1,7 +1,13 @@
 """Every table, re-exported from one place."""
 
 from kiosk.models.base import Base, UTCDateTime, new_public_id
-from kiosk.models.delivery import Acknowledgement, AuditEntry, OutboxMessage, WorkerHeartbeat
+from kiosk.models.delivery import (
+    Acknowledgement,
+    AuditEntry,
+    OutboxMessage,
+    TestAlert,
+    WorkerHeartbeat,
+)
 from kiosk.models.encounters import (
     Agent,
     DeskMessage,
@@ -40,6 +46,7 @@ __all__ = [
     "SealedText",
     "SigninSession",
     "SigninThrottle",
+    "TestAlert",
     "UTCDateTime",
     "User",
     "WorkerHeartbeat",

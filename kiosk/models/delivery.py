@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.clock import now_utc
-from kiosk.models.base import Base, UTCDateTime
+from kiosk.models.base import Base, UTCDateTime, new_public_id
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead")
 
@@ -21,6 +21,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     encounter_id: Mapped[int | None] = mapped_column(ForeignKey("encounters.id"), index=True)
+    # A test alert's messages name no encounter: they belong to the test alert instead.
+    test_alert_id: Mapped[int | None] = mapped_column(ForeignKey("test_alerts.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     channel: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(20))
@@ -41,6 +43,30 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TestAlert(Base):
+    """A test of a school's level-1 routing, sent by an administrator.
+
+    Kept apart from encounters on purpose: it is never a record, so no list, count or export
+    of encounters can ever include one. Its messages are ordinary outbox rows (same channels,
+    same contacts, same acknowledgement links), marked by test_alert_id.
+    """
+
+    __tablename__ = "test_alerts"
+    # Not a test case, whatever its name says (pytest collects classes named Test*).
+    __test__ = False
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    # Who sent it: an administrator, or None for the command line.
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    contacts_alerted: Mapped[int] = mapped_column(Integer, default=0)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    acknowledged_channel: Mapped[str | None] = mapped_column(String(20))
 
 
 class WorkerHeartbeat(Base):

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from kiosk.localtime import long_time
-from kiosk.models import Contact, Encounter, OutboxMessage, School
+from kiosk.models import Contact, Encounter, OutboxMessage, School, TestAlert
 from kiosk.notify import formats, messages
 from kiosk.notify.links import Links
 from kiosk.notify.outbox import ALERT_KINDS, enqueue, idempotency_key
@@ -70,6 +70,53 @@ def enqueue_for(
                 payload=payload,
                 now=now,
                 new_encounter=new_encounter,
+            )
+        )
+    return rows
+
+
+def enqueue_test(
+    session: Session,
+    test: TestAlert,
+    school: School,
+    contacts: Iterable[Contact],
+    links: Links,
+    now: datetime,
+) -> list[OutboxMessage]:
+    """Render the test alert per contact, through each contact's own channel and format, and
+    enqueue it like an alert: the deliverer cannot tell them apart, only the words can."""
+    rows = []
+    for contact in contacts:
+        facts = messages.AlertFacts(
+            school=school.name,
+            local_time=long_time(now, school.timezone),
+            channel="test alert",
+            # No record to open: a test is not a record.
+            link="",
+            reference=test.public_id,
+            school_phone=school.office_phone,
+            ack_link=links.acknowledge_test(test.public_id, contact.id),
+        )
+        subject, body, payload = formats.for_channel(
+            contact, "test", 1, messages.test_alert(facts), facts
+        )
+        rows.append(
+            enqueue(
+                session,
+                key=idempotency_key(test.public_id, contact.id, contact.channel, "test", 1, 0),
+                encounter_id=None,
+                test_alert_id=test.id,
+                contact_id=contact.id,
+                channel=contact.channel,
+                kind="test",
+                level=1,
+                sequence=0,
+                recipient=contact.address,
+                subject=subject,
+                body=body,
+                payload=payload,
+                now=now,
+                new_encounter=True,
             )
         )
     return rows

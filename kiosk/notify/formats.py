@@ -21,6 +21,8 @@ KIND_WORDS = {
     "exigency": "Emergency declared: front-office alert",
     "followup": "Update on front-office alert",
     "standdown": "Stand down: front-office alert started by mistake",
+    # Plain hyphen: an SMS stays in the GSM alphabet.
+    "test": "TEST ALERT - no action at the school",
 }
 
 
@@ -64,7 +66,7 @@ def generic(kind: str, level: int, rendered: Rendered, facts: AlertFacts) -> dic
         "local_time": facts.local_time,
         "channel": facts.channel,
         "place": facts.place or None,
-        "link": facts.link,
+        "link": facts.link or None,
         "ack_link": facts.ack_link or None,
         "reference": facts.reference,
     }
@@ -82,7 +84,8 @@ def slack(rendered: Rendered, facts: AlertFacts) -> dict[str, Any]:
     ]
     if facts.ack_link:
         lines.append(f"<{facts.ack_link}|Acknowledge>")
-    lines.append(f"<{facts.link}|Open the record> (sign-in required)")
+    if facts.link:
+        lines.append(f"<{facts.link}|Open the record> (sign-in required)")
     lines.append(f"Reference: {facts.reference}")
     return {"text": "\n".join(lines)}
 
@@ -92,7 +95,8 @@ def teams(rendered: Rendered, facts: AlertFacts) -> dict[str, Any]:
     actions = []
     if facts.ack_link:
         actions.append(_open_uri("Acknowledge", facts.ack_link))
-    actions.append(_open_uri("Open the record", facts.link))
+    if facts.link:
+        actions.append(_open_uri("Open the record", facts.link))
     text = f"{facts.school}, {_channel(facts)}, {facts.local_time}. Reference: {facts.reference}"
     return {
         "@type": "MessageCard",

@@ -23,8 +23,11 @@ class AckLinkError(ValueError):
 
 @dataclass(frozen=True)
 class AckClaim:
+    """What a link names. test: the public id is a test alert's, not an encounter's."""
+
     encounter_public_id: str
     contact_id: int
+    test: bool = False
 
 
 class _ClockSigner(TimestampSigner):
@@ -38,8 +41,13 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT, signer=_ClockSigner)
 
 
-def ack_token(secret_key: str, encounter_public_id: str, contact_id: int) -> str:
-    return str(_serializer(secret_key).dumps({"e": encounter_public_id, "c": contact_id}))
+def ack_token(
+    secret_key: str, encounter_public_id: str, contact_id: int, test: bool = False
+) -> str:
+    data: dict[str, Any] = {"e": encounter_public_id, "c": contact_id}
+    if test:
+        data["t"] = 1
+    return str(_serializer(secret_key).dumps(data))
 
 
 def ack_link(base_url: str, token: str) -> str:
@@ -59,7 +67,7 @@ def read_ack_token(secret_key: str, token: str, max_age_seconds: int) -> AckClai
     contact = data.get("c")
     if not isinstance(contact, int):
         raise AckLinkError("invalid")
-    return AckClaim(data["e"], contact)
+    return AckClaim(data["e"], contact, test=data.get("t") == 1)
 
 
 @dataclass(frozen=True)
@@ -78,3 +86,8 @@ class Links:
 
     def acknowledge(self, encounter_public_id: str, contact_id: int) -> str:
         return ack_link(self.base_url, ack_token(self.secret_key, encounter_public_id, contact_id))
+
+    def acknowledge_test(self, test_alert_public_id: str, contact_id: int) -> str:
+        """The same kind of link as a real alert's, naming a test alert."""
+        token = ack_token(self.secret_key, test_alert_public_id, contact_id, test=True)
+        return ack_link(self.base_url, token)

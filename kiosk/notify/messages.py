@@ -48,7 +48,9 @@ def _footer(facts: AlertFacts) -> list[str]:
     lines = []
     if facts.ack_link:
         lines += ["", "Acknowledge (opens a page where you confirm):", facts.ack_link]
-    lines += ["", "Open the record (sign-in required):", facts.link, ""]
+    if facts.link:
+        lines += ["", "Open the record (sign-in required):", facts.link]
+    lines.append("")
     if facts.school_phone:
         lines.append(f"School office phone: {facts.school_phone}")
     lines.append(f"Reference: {facts.reference}")
@@ -81,6 +83,24 @@ def alert(facts: AlertFacts, level: int = 1, reminder: int = 0, exigency: bool =
         "Please acknowledge, then contact the desk.",
     ]
     subject = f"{prefix}: {facts.school}, {facts.local_time}"
+    return Rendered(subject, "\n".join(body + _footer(facts)))
+
+
+TEST_WORDS = "TEST ALERT — no action at the school"
+
+
+def test_alert(facts: AlertFacts) -> Rendered:
+    """A test of the routing: it says so first, and asks for an acknowledgement like a real
+    alert does, so the administrator learns that the link and the people work."""
+    subject = f"{TEST_WORDS}: {facts.school}, {facts.local_time}"
+    body = [
+        f"{TEST_WORDS}.",
+        "",
+        f"This is a test of the alerts for {facts.school}, sent by the district's "
+        "administration. Nothing is happening at the school and nobody there is waiting.",
+        "Please acknowledge it as you would a real alert: the administration sees who "
+        "acknowledged and how long it took.",
+    ]
     return Rendered(subject, "\n".join(body + _footer(facts)))
 
 

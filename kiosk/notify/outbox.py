@@ -122,6 +122,7 @@ def enqueue(
     payload: dict[str, Any],
     now: datetime,
     new_encounter: bool = False,
+    test_alert_id: int | None = None,
 ) -> OutboxMessage:
     """Add one fully rendered message; a second call with the same key returns the first row.
 
@@ -134,6 +135,7 @@ def enqueue(
             return existing
     message = OutboxMessage(
         encounter_id=encounter_id,
+        test_alert_id=test_alert_id,
         contact_id=contact_id,
         channel=channel,
         kind=kind,

@@ -18,15 +18,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from kiosk import webdb
+from kiosk import audit, webdb
 from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import current_user, may, requires
 from kiosk.clock import now_utc
+from kiosk.db import locked
 from kiosk.localtime import clock_time, local, zone
 from kiosk.models import (
     Contact,
     Encounter,
     OutboxMessage,
+    School,
+    TestAlert,
     User,
 )
 from kiosk.notify.links import AckLinkError, read_ack_token
@@ -36,6 +39,7 @@ from kiosk.office.common import audit_view, find, office_actor, office_user
 from kiosk.office.record import page_context
 from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol import office as ops
+from kiosk.protocol import test_alerts
 from kiosk.protocol.events import Actor
 
 
@@ -275,6 +279,8 @@ def acknowledge_link(token: str) -> Any:
         claim = read_ack_token(current_app.config["SECRET_KEY"], token, max_age)
     except AckLinkError as exc:
         return render_template("office/ack.html", problem=exc.reason), 400
+    if claim.test:
+        return acknowledge_test_link(claim.encounter_public_id, claim.contact_id)
     record = db.scalar(select(Encounter).where(Encounter.public_id == claim.encounter_public_id))
     contact = db.get(Contact, claim.contact_id)
     alerted = record is not None and db.scalar(
@@ -328,4 +334,45 @@ def acknowledge_link(token: str) -> Any:
         ), 409
     return render_template(
         "office/ack.html", done=clock_time(now_utc(), school.timezone), **context
+    )
+
+
+def acknowledge_test_link(test_public_id: str, contact_id: int) -> Any:
+    """A test alert's link: the same confirmation and button as a real alert's; acknowledging
+    records who and when on the test alert, for the administration, and nothing else."""
+    db = webdb.session()
+    test = test_alerts.find_test(db, test_public_id)
+    contact = db.get(Contact, contact_id)
+    if test is None or contact is None or not test_alerts.was_sent_to(db, test, contact_id):
+        return render_template("office/ack.html", problem="invalid"), 400
+    school = db.get(School, test.school_id)
+    assert school is not None
+    context = {
+        "school": school,
+        "sent": clock_time(test.sent_at, school.timezone),
+        "contact": contact,
+    }
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return render_template("admin/test_alerts_ack.html", form=form, **context)
+    now = now_utc()
+    with webdb.unit_of_work() as work:
+        row = locked(work, TestAlert, test.id)
+        assert row is not None
+        result = test_alerts.acknowledge_test(work, row, contact, now, contact.channel)
+        if result.first:
+            audit.record(
+                work,
+                current_app.config["AUDIT_KEY"],
+                now,
+                actor=f"contact:{contact.id}",
+                action="test_alert.acknowledge",
+                subject=f"test_alert:{test.public_id}",
+                details={"channel": contact.channel},
+            )
+    return render_template(
+        "admin/test_alerts_ack.html",
+        done=clock_time(result.at, school.timezone),
+        first=result.first,
+        **context,
     )

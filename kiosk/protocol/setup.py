@@ -4,14 +4,29 @@ Each operation takes a session and plain values, flushes, and never commits."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from kiosk.models import ROLES, Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.models import (
+    ROLES,
+    Acknowledgement,
+    Contact,
+    District,
+    EncounterEvent,
+    Kiosk,
+    OutboxMessage,
+    RoleGrant,
+    School,
+    TestAlert,
+    User,
+)
 from kiosk.vocabulary import OFFSITE_PLACES
 
 CONTACT_CHANNELS = ("email", "webhook", "sms")
@@ -20,13 +35,18 @@ HOURS = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0
 
 
 class SetupError(ValueError):
-    """A setting that cannot be taken, with the reason in words."""
+    """A setting that cannot be taken, with the reason in words; field names the setting at
+    fault, so a page can show the reason next to it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def one_line(value: str, label: str) -> str:
+def one_line(value: str, label: str, field: str | None = None) -> str:
     """Refuse line breaks and control characters in names that reach email headers."""
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise SetupError(f"{label} must be one line without control characters")
+        raise SetupError(f"{label} must be one line without control characters", field)
     return value.strip()
 
 
@@ -99,40 +119,62 @@ class ContactInput:
     places: tuple[str, ...] = ()
 
 
+def _checked_contact(
+    values: ContactInput, sms_gateway_missing: tuple[str, ...], secret_on_file: bool = False
+) -> str:
+    """Apply the contact rules shared by adding and editing; return the address to store.
+
+    secret_on_file: editing a webhook contact whose secret is kept (the form leaves it blank).
+    """
+    address = one_line(values.address, "the address", "address")
+    one_line(values.name, "the name", "name")
+    one_line(values.phone, "the phone", "phone")
+    if not values.name.strip():
+        raise SetupError("a contact needs a name", "name")
+    unknown = [p for p in values.places if p not in OFFSITE_PLACES]
+    if unknown:
+        raise SetupError(
+            f"unknown place {', '.join(unknown)}; choose from {', '.join(OFFSITE_PLACES)}",
+            "places",
+        )
+    if values.places and values.after_hours:
+        raise SetupError("a contact is routed by --places or --after-hours, not both", "places")
+    if values.level not in (1, 2, 3):
+        raise SetupError("the level must be 1, 2 or 3", "level")
+    if values.channel not in CONTACT_CHANNELS:
+        raise SetupError(f"the channel must be one of {', '.join(CONTACT_CHANNELS)}", "channel")
+    if values.channel == "email" and "@" not in address:
+        raise SetupError("an email contact needs an email address", "address")
+    if values.channel == "webhook":
+        if not address.startswith(("https://", "http://")):
+            raise SetupError("a webhook contact needs an http(s) URL", "address")
+        if not values.webhook_secret and not secret_on_file:
+            raise SetupError(
+                "a webhook contact needs a shared secret (--webhook-secret)", "webhook_secret"
+            )
+        if values.webhook_format not in WEBHOOK_FORMATS:
+            raise SetupError(
+                f"the webhook format must be one of {', '.join(WEBHOOK_FORMATS)}",
+                "webhook_format",
+            )
+    if values.channel == "sms" and not address.lstrip("+").isdigit():
+        raise SetupError("an SMS contact needs a phone number such as +15550100", "address")
+    if values.channel == "sms" and sms_gateway_missing:
+        raise SetupError(
+            "SMS contacts need the SMS gateway: set "
+            + ", ".join(sms_gateway_missing)
+            + " first (and in the server's environment)",
+            "channel",
+        )
+    return address.lower() if values.channel == "email" else address
+
+
 def add_contact(
     session: Session, values: ContactInput, sms_gateway_missing: tuple[str, ...] = ()
 ) -> Contact:
     """Alert this contact for a school at a level, or for off-site places, by one channel; an
     SMS contact only once the gateway is set up (sms_gateway_missing names what is not)."""
-    address = one_line(values.address, "the address")
-    unknown = [p for p in values.places if p not in OFFSITE_PLACES]
-    if unknown:
-        raise SetupError(
-            f"unknown place {', '.join(unknown)}; choose from {', '.join(OFFSITE_PLACES)}"
-        )
-    if values.places and values.after_hours:
-        raise SetupError("a contact is routed by --places or --after-hours, not both")
-    if values.level not in (1, 2, 3):
-        raise SetupError("the level must be 1, 2 or 3")
-    if values.channel not in CONTACT_CHANNELS:
-        raise SetupError(f"the channel must be one of {', '.join(CONTACT_CHANNELS)}")
-    if values.channel == "email" and "@" not in address:
-        raise SetupError("an email contact needs an email address")
-    if values.channel == "webhook":
-        if not address.startswith(("https://", "http://")):
-            raise SetupError("a webhook contact needs an http(s) URL")
-        if not values.webhook_secret:
-            raise SetupError("a webhook contact needs --webhook-secret")
-        if values.webhook_format not in WEBHOOK_FORMATS:
-            raise SetupError(f"the webhook format must be one of {', '.join(WEBHOOK_FORMATS)}")
-    if values.channel == "sms" and not address.lstrip("+").isdigit():
-        raise SetupError("an SMS contact needs a phone number such as +15550100")
-    if values.channel == "sms" and sms_gateway_missing:
-        raise SetupError(
-            "SMS contacts need the SMS gateway: set "
-            + ", ".join(sms_gateway_missing)
-            + " first (and in the server's environment)"
-        )
+    address = _checked_contact(values, sms_gateway_missing)
     school = find_school(session, values.school)
     user = session.scalar(select(User).where(User.email == address.lower()))
     contact = Contact(
@@ -140,7 +182,7 @@ def add_contact(
         level=values.level,
         name=one_line(values.name, "the name"),
         channel=values.channel,
-        address=address.lower() if values.channel == "email" else address,
+        address=address,
         phone=one_line(values.phone, "the phone"),
         user_id=user.id if user else None,
         after_hours=values.after_hours,
@@ -151,6 +193,117 @@ def add_contact(
     session.add(contact)
     session.flush()
     return contact
+
+
+def update_contact(
+    session: Session,
+    contact: Contact,
+    values: ContactInput,
+    active: bool = True,
+    sms_gateway_missing: tuple[str, ...] = (),
+) -> Contact:
+    """Change a contact under the rules of add_contact. A webhook secret left out (None or
+    empty) keeps the one on file: secrets are written, never shown back. A contact that
+    leaves the webhook channel drops its secret."""
+    keeps_secret = contact.channel == "webhook" and bool(contact.webhook_secret)
+    # The gateway is checked when a contact becomes an SMS contact, not on every edit of one.
+    missing = sms_gateway_missing if contact.channel != "sms" else ()
+    address = _checked_contact(values, missing, secret_on_file=keeps_secret)
+    user = session.scalar(select(User).where(User.email == address.lower()))
+    contact.level = values.level
+    contact.name = one_line(values.name, "the name")
+    contact.channel = values.channel
+    contact.address = address
+    contact.phone = one_line(values.phone, "the phone")
+    contact.user_id = user.id if user and values.channel == "email" else None
+    contact.after_hours = values.after_hours
+    contact.places = ",".join(dict.fromkeys(values.places))
+    contact.webhook_format = values.webhook_format
+    if values.channel != "webhook":
+        contact.webhook_secret = None
+    elif values.webhook_secret:
+        contact.webhook_secret = values.webhook_secret
+    contact.active = active
+    session.flush()
+    return contact
+
+
+def find_contact(session: Session, ref: str | int, school: School | None = None) -> Contact:
+    """A contact by its number (as `contacts list` shows it), within a school if one is given."""
+    contact_id = int(ref) if str(ref).strip().isdigit() else None
+    contact = session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is None or (school is not None and contact.school_id != school.id):
+        raise SetupError(f"no contact {ref!r} (see `contacts list`)")
+    return contact
+
+
+def contacts_of(session: Session, school: School | None = None) -> list[Contact]:
+    """Every contact, removed ones too, school by school, by level."""
+    query = select(Contact).join(School, School.id == Contact.school_id)
+    if school is not None:
+        query = query.where(Contact.school_id == school.id)
+    return list(
+        session.scalars(query.order_by(School.name, Contact.level, Contact.after_hours, Contact.id))
+    )
+
+
+def contact_history(session: Session, contact: Contact) -> int:
+    """How many rows refer to this contact: messages sent to it, its acknowledgements, the
+    events it acted in, the test alerts it acknowledged. Each keeps the contact's row."""
+    references = (
+        (OutboxMessage, OutboxMessage.contact_id),
+        (Acknowledgement, Acknowledgement.contact_id),
+        (EncounterEvent, EncounterEvent.actor_contact_id),
+        (TestAlert, TestAlert.acknowledged_contact_id),
+    )
+    return sum(
+        session.scalar(select(func.count()).select_from(model).where(column == contact.id)) or 0
+        for model, column in references
+    )
+
+
+def remove_contact(session: Session, contact: Contact) -> str:
+    """Stop alerting a contact. One that was never alerted is deleted; one that was is only
+    deactivated, so every message, acknowledgement and record naming it stays whole.
+    Return "deleted" or "deactivated"."""
+    if contact_history(session, contact):
+        contact.active = False
+        session.flush()
+        return "deactivated"
+    session.delete(contact)
+    session.flush()
+    return "deleted"
+
+
+def shown_address(channel: str, address: str) -> str:
+    """Webhook URLs often embed a token: show their scheme and host only."""
+    if channel != "webhook":
+        return address
+    parts = urlsplit(address)
+    return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "(invalid address)"
+
+
+def contact_values(contact: Contact) -> dict[str, Any]:
+    """The contact's settings as recorded in the audit log. The secret is masked there; a
+    webhook URL, which often embeds a token, is kept as its host and a short fingerprint, so
+    a change shows without the URL."""
+    address = contact.address
+    if contact.channel == "webhook":
+        fingerprint = hashlib.sha256(address.encode()).hexdigest()[:8]
+        address = f"{shown_address('webhook', address)} #{fingerprint}"
+    return {
+        "school": contact.school.public_id if contact.school else contact.school_id,
+        "level": contact.level,
+        "name": contact.name,
+        "channel": contact.channel,
+        "address": address,
+        "phone": contact.phone,
+        "after_hours": contact.after_hours,
+        "places": contact.places,
+        "webhook_format": contact.webhook_format,
+        "webhook_secret": contact.webhook_secret,
+        "active": contact.active,
+    }
 
 
 def valid_pin(pin: str | None) -> bool:
@@ -207,17 +360,36 @@ class RoutingInput:
     days: str | None = None
 
 
+# The escalation minutes each setting takes (the command line's ranges, the pages' too).
+LEVEL2_RANGE = (1, 240)
+LEVEL3_RANGE = (1, 480)
+REALERT_RANGE = (1, 120)
+
+
+def _minutes(value: int, bounds: tuple[int, int], label: str, field: str) -> int:
+    low, high = bounds
+    if not low <= value <= high:
+        raise SetupError(f"{label} must be between {low} and {high} minutes", field)
+    return value
+
+
 def set_routing(session: Session, school_name: str, values: RoutingInput) -> School:
     """Set a school's escalation timing and hours (outside them, after-hours contacts)."""
     school = find_school(session, school_name)
     if values.level2_after_minutes is not None:
-        school.level2_after_minutes = values.level2_after_minutes
+        school.level2_after_minutes = _minutes(
+            values.level2_after_minutes, LEVEL2_RANGE, "level 2 after", "level2_after_minutes"
+        )
     if values.level3_after_minutes is not None:
-        school.level3_after_minutes = values.level3_after_minutes
+        school.level3_after_minutes = _minutes(
+            values.level3_after_minutes, LEVEL3_RANGE, "level 3 after", "level3_after_minutes"
+        )
     if school.level3_after_minutes <= school.level2_after_minutes:
-        raise SetupError("level 3 must come after level 2")
+        raise SetupError("level 3 must come after level 2", "level3_after_minutes")
     if values.realert_minutes is not None:
-        school.realert_minutes = values.realert_minutes
+        school.realert_minutes = _minutes(
+            values.realert_minutes, REALERT_RANGE, "re-alert every", "realert_minutes"
+        )
     if values.hours is not None:
         hours = values.hours
         if not HOURS.fullmatch(hours) or hours[:5] >= hours[6:]:
@@ -232,15 +404,53 @@ def set_routing(session: Session, school_name: str, values: RoutingInput) -> Sch
     return school
 
 
+def routing_values(school: School) -> dict[str, Any]:
+    """A school's escalation settings as recorded in the audit log."""
+    return {
+        "level2_after_minutes": school.level2_after_minutes,
+        "level3_after_minutes": school.level3_after_minutes,
+        "realert_minutes": school.realert_minutes,
+        "hours": f"{school.hours_open}-{school.hours_close}",
+        "days": school.school_days,
+    }
+
+
+def the_district(session: Session) -> District | None:
+    return session.scalar(select(District).limit(1))
+
+
+def district_values(district: District | None) -> dict[str, Any]:
+    """The district's phones and hotline as recorded in the audit log."""
+    if district is None:
+        return {}
+    return {
+        "office_phone": district.office_phone,
+        "hotline_phone": district.hotline_phone,
+        "hotline_enabled": district.hotline_enabled,
+    }
+
+
+def set_district_phones(
+    session: Session, office_phone: str, hotline_phone: str, hotline_enabled: bool
+) -> District:
+    """Set the Superintendent's Office phone (shown when an alert is not delivered) and the
+    rapid-response hotline (shown at the desk on escalation, when on)."""
+    district = the_district(session)
+    if district is None:
+        raise SetupError("set the district first: flask --app app schools district")
+    district.office_phone = one_line(office_phone, "the phone", "office_phone")
+    return set_hotline(session, hotline_phone, hotline_enabled)
+
+
 def set_hotline(session: Session, phone: str | None, enabled: bool) -> District:
     """Turn the district's rapid-response hotline on or off (shown at the desk on escalation)."""
     district = session.scalar(select(District).limit(1))
     if district is None:
         raise SetupError("set the district first: flask --app app schools district")
     if phone is not None:
-        district.hotline_phone = one_line(phone, "the phone")
+        district.hotline_phone = one_line(phone, "the phone", "hotline_phone")
     if enabled and not district.hotline_phone:
-        raise SetupError("give --phone to turn the hotline on")
+        raise SetupError("give the hotline's phone (--phone) to turn it on", "hotline_phone")
     district.hotline_enabled = enabled
     session.flush()
     return district
