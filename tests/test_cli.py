@@ -186,3 +186,90 @@ def test_contacts_can_be_routed_to_offsite_places(app: Flask) -> None:
         "--after-hours",
     )
     assert result.exit_code != 0 and "not both" in result.output
+
+
+def test_contacts_are_listed_and_removed_keeping_what_was_alerted(app: Flask) -> None:
+    from tests.conftest import deliver, tap_at
+
+    run(app, "schools", "create", "--name", "Lincoln Elementary School", "--timezone", "UTC")
+    run(app, "schools", "create", "--name", "Oak School", "--timezone", "America/Denver")
+    for school, name, level in (
+        ("Lincoln Elementary School", "Dana", "1"),
+        ("Lincoln Elementary School", "Kim", "3"),
+        ("Oak School", "Lee", "1"),
+    ):
+        result = run(
+            app,
+            "contacts",
+            "add",
+            "--school",
+            school,
+            "--name",
+            name,
+            "--level",
+            level,
+            "--email",
+            f"{name.lower()}@district.test",
+        )
+        assert result.exit_code == 0, result.output
+    run(
+        app,
+        "contacts",
+        "add",
+        "--school",
+        "Oak School",
+        "--name",
+        "Chat",
+        "--channel",
+        "webhook",
+        "--address",
+        "https://hooks.test/T0/secret-path",
+        "--webhook-secret",
+        "hush",
+    )
+    listed = run(app, "contacts", "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines()[0].split() == [
+        "ID",
+        "SCHOOL",
+        "ROUTED",
+        "NAME",
+        "CHANNEL",
+        "ADDRESS",
+        "ACTIVE",
+    ]
+    assert "secret-path" not in listed.output and "hush" not in listed.output
+    assert "https://hooks.test/…" in listed.output
+    oak = run(app, "contacts", "list", "--school", "Oak School").output
+    assert "Lee" in oak and "Dana" not in oak
+
+    tap_at(app)
+    deliver(app)
+    with database(app).session_factory() as session:
+        ids = {c.name: c.id for c in session.scalars(select(Contact))}
+    result = run(app, "contacts", "remove", str(ids["Dana"]))
+    assert result.exit_code == 0, result.output
+    assert "deactivated" in result.output and "history is kept" in result.output
+    result = run(app, "contacts", "remove", str(ids["Kim"]))
+    assert result.exit_code == 0, result.output
+    assert f"contact {ids['Kim']} deleted: Kim" in result.output
+    listed = run(app, "contacts", "list", "--school", "Lincoln Elementary School").output
+    assert "Kim" not in listed
+    assert re.search(r"Dana\s+email\s+dana@district.test\s+no \(removed\)", listed)
+    result = run(app, "contacts", "remove", "999")
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == "Error: no contact '999' (see `contacts list`)"
+    result = run(app, "contacts", "list", "--school", "Nowhere")
+    assert result.exit_code != 0 and "no school named 'Nowhere'" in result.output
+
+
+def test_a_test_alert_from_the_command_line_names_who_it_went_to(app: Flask) -> None:
+    run(app, "schools", "create", "--name", "Oak School", "--timezone", "America/Denver")
+    result = run(app, "alerts", "test", "--school", "Oak School")
+    assert result.exit_code != 0
+    assert "nobody is set up at level 1 for Oak School" in result.output
+    run(app, "contacts", "add", "--school", "Oak School", "--name", "Lee", "--email", "l@d.test")
+    result = run(app, "alerts", "test", "--school", "Oak School")
+    assert result.exit_code == 0, result.output
+    assert "to 1 level-1 contact:" in result.output
+    assert "  Lee, email l@d.test" in result.output
