@@ -3,6 +3,7 @@ emailed link, reported to the administration, and never seen as a record."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
@@ -225,3 +226,50 @@ def test_other_roles_cannot_send_test_alerts(app: Flask, district: Any) -> None:
 
 def now() -> datetime:
     return now_utc()
+
+
+def test_two_contacts_acknowledging_at_once_record_exactly_one_first(
+    app: Flask, district: Any
+) -> None:
+    from tests.test_races import together
+
+    with unit_of_work(database(app).session_factory) as session:
+        setup.add_contact(
+            session,
+            setup.ContactInput(school=LINCOLN, name="Second", address="second@district.test"),
+        )
+    for _ in range(4):
+        with unit_of_work(database(app).session_factory) as session:
+            school = setup.find_school(session, LINCOLN)
+            sent = send_test_alert(session, school, Links.from_settings(app.config), now())
+            links = Links.from_settings(app.config)
+            paths = [
+                links.acknowledge_test(sent.test.public_id, c.id).removeprefix("http://kiosk.test")
+                for c in sent.contacts
+            ]
+            test_id = sent.test.id
+        assert len(paths) == 2
+        presses = []
+        for path in paths:
+            browser = app.test_client()
+            token = re.search(
+                r'name="csrf_token" type="hidden" value="([^"]+)"',
+                browser.get(path).get_data(as_text=True),
+            )
+            assert token
+            presses.append(functools.partial(browser.post, path, data={"csrf_token": token[1]}))
+        answers = [a.get_data(as_text=True) for a in together(*presses)]
+        firsts = [i for i, text in enumerate(answers) if "Test alert acknowledged at" in text]
+        assert len(firsts) == 1, answers
+        with database(app).session_factory() as session:
+            test = session.get(TestAlert, test_id)
+            recorded = session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(
+                    AuditEntry.action == "test_alert.acknowledge",
+                    AuditEntry.subject == f"test_alert:{test.public_id}" if test else "",
+                )
+            )
+        assert test is not None and test.acknowledged_contact_id == sent.contacts[firsts[0]].id
+        assert recorded == 1

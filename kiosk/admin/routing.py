@@ -17,6 +17,7 @@ from kiosk.admin.blueprint import bp
 from kiosk.admin.changes import record_change
 from kiosk.auth.policy import ADMIN, current_user, requires
 from kiosk.config import missing_sms_settings
+from kiosk.db import locked
 from kiosk.models import Contact, School, User
 from kiosk.protocol import setup
 from kiosk.vocabulary import PLACE_PHRASES
@@ -180,7 +181,9 @@ def routing_escalation(public_id: str) -> Any:
         )
         try:
             with webdb.unit_of_work() as db:
-                row = setup.find_school(db, school.name)
+                row = locked(db, School, school.id)
+                if row is None:
+                    abort(404)
                 before = setup.routing_values(row)
                 setup.set_routing(db, school.name, values)
                 record_change(
@@ -273,8 +276,9 @@ def routing_contact_edit(public_id: str, contact_id: int) -> Any:
         gateway = tuple(missing_sms_settings(current_app.config))
         try:
             with webdb.unit_of_work() as db:
-                row = db.get(Contact, contact.id)
-                assert row is not None
+                row = locked(db, Contact, contact.id)
+                if row is None:
+                    abort(404)
                 before = setup.contact_values(row)
                 setup.update_contact(
                     db, row, form.values(school.name), bool(form.active.data), gateway
@@ -309,8 +313,9 @@ def routing_contact_remove(public_id: str, contact_id: int) -> Response:
             url_for("admin.routing_contact_edit", public_id=public_id, contact_id=contact_id)
         )
     with webdb.unit_of_work() as db:
-        row = db.get(Contact, contact.id)
-        assert row is not None
+        row = locked(db, Contact, contact.id)
+        if row is None:
+            abort(404)
         before = setup.contact_values(row)
         name = row.name
         outcome = setup.remove_contact(db, row)

@@ -81,7 +81,9 @@ class ContactForm(FlaskForm):
     )
     places = SelectMultipleField(
         "Off-site places",
-        choices=options([(place, PLACE_PHRASES.get(place, place)) for place in OFFSITE_PLACES]),
+        choices=options(
+            [(place, PLACE_PHRASES.get(place, place).capitalize()) for place in OFFSITE_PLACES]
+        ),
         description="Alerted, with level 1, only when a request is reported from one of "
         "these places, instead of the usual levels.",
         option_widget=CheckboxInput(),
