@@ -261,7 +261,15 @@ def contacts_add(
     gateway_missing = tuple(missing_sms_settings(current_app.config))
     with setting_up() as session:
         find_school(session, school)
-        setup.add_contact(session, values, sms_gateway_missing=gateway_missing)
+        contact = setup.add_contact(session, values, sms_gateway_missing=gateway_missing)
+        record_change(
+            session,
+            None,
+            "contact.create",
+            f"contact:{contact.id}",
+            None,
+            setup.contact_values(contact),
+        )
     if chosen:
         where = ", ".join(dict.fromkeys(chosen))
         click.echo(f"contact added: {name}, for {where}, {channel}, {school}")
@@ -410,8 +418,16 @@ def schools_routing(
         days=days,
     )
     with setting_up() as session:
-        find_school(session, school)
+        before = setup.routing_values(find_school(session, school))
         row = setup.set_routing(session, school, values)
+        record_change(
+            session,
+            None,
+            "routing.update",
+            f"school:{row.public_id}",
+            before,
+            setup.routing_values(row),
+        )
         click.echo(
             f"{row.name}: level 2 after {row.level2_after_minutes} min, level 3 after "
             f"{row.level3_after_minutes} min, reminders every {row.realert_minutes} min; hours "
@@ -425,7 +441,16 @@ def schools_routing(
 def schools_hotline(phone: str | None, enabled: bool) -> None:
     """Turn the district's rapid-response hotline on or off (shown at the desk on escalation)."""
     with setting_up() as session:
-        setup.set_hotline(session, phone, enabled)
+        before = setup.district_values(setup.the_district(session))
+        district = setup.set_hotline(session, phone, enabled)
+        record_change(
+            session,
+            None,
+            "district.phones",
+            f"district:{district.id}",
+            before,
+            setup.district_values(district),
+        )
     click.echo(f"hotline: {'on' if enabled else 'off'}")
 
 

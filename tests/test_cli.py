@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.models import AuditEntry, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.webdb import database
 
 
@@ -256,6 +256,16 @@ def test_contacts_are_listed_and_removed_keeping_what_was_alerted(app: Flask) ->
     listed = run(app, "contacts", "list", "--school", "Lincoln Elementary School").output
     assert "Kim" not in listed
     assert re.search(r"Dana\s+email\s+dana@district.test\s+no \(removed\)", listed)
+    with database(app).session_factory() as session:
+        recorded = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.details).where(
+                AuditEntry.subject == f"contact:{ids['Chat']}"
+            )
+        ).all()
+    [(actor, action, details)] = recorded
+    assert (actor, action) == ("cli", "admin.contact.create")
+    assert "hush" not in details and "secret-path" not in details
+    assert '"webhook_secret":"(changed)"' in details
     result = run(app, "contacts", "remove", "999")
     assert result.exit_code != 0
     assert result.output.strip().splitlines()[-1] == "Error: no contact '999' (see `contacts list`)"
