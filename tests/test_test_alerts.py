@@ -213,6 +213,8 @@ def test_the_command_line_sends_a_test_alert_and_says_to_whom(app: Flask, distri
     assert result.exit_code == 0, result.output
     assert f"sent for {LINCOLN}" in result.output
     assert "Dana Reyes, email dana.reyes@demo-district.example" in result.output
+    listing = admin(app).get("/admin/test-alerts").get_data(as_text=True)
+    assert "<td>command line</td>" in listing
     result = app.test_cli_runner().invoke(args=["alerts", "test", "--school", "Nowhere"])
     assert result.exit_code != 0
     assert "no school named 'Nowhere'" in result.output

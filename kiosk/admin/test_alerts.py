@@ -64,14 +64,15 @@ def test_alerts_send() -> Any:
                 )
                 names = ", ".join(c.name for c in sent.contacts)
                 count, school_name = len(sent.contacts), school.name
+                when = " (outside school hours)" if sent.after_hours else ""
         except setup.SetupError as exc:
             reason = str(exc)
             form.school.errors = [*form.school.errors, reason[:1].upper() + reason[1:] + "."]
         else:
             flash(
                 f"Test alert sent to {count} contact{'' if count == 1 else 's'} for "
-                f"{school_name}: {names}. It is marked TEST and needs acknowledging like a "
-                "real alert.",
+                f"{school_name}{when}: {names}. It is marked TEST and needs acknowledging "
+                "like a real alert.",
                 "info",
             )
             return redirect(url_for("admin.test_alerts"))

@@ -111,6 +111,8 @@ class TestRow:
     test: TestAlert
     school: School
     contact: Contact | None
+    # Who sent it: an administrator's name, or "command line".
+    sent_by: str
     delivered: int
     failed: int
     seconds: int | None
@@ -119,12 +121,13 @@ class TestRow:
 def recent_tests(session: Session, limit: int = 100) -> list[TestRow]:
     """The latest test alerts, newest first, with who acknowledged and how their messages fared."""
     tests = session.execute(
-        select(TestAlert, School)
+        select(TestAlert, School, User.display_name)
         .join(School, School.id == TestAlert.school_id)
+        .outerjoin(User, User.id == TestAlert.requested_by_user_id)
         .order_by(TestAlert.sent_at.desc(), TestAlert.id.desc())
         .limit(limit)
     ).all()
-    ids = [test.id for test, _ in tests]
+    ids = [test.id for test, _, _ in tests]
     states: dict[tuple[int, str], int] = {}
     if ids:
         for test_id, status, count in session.execute(
@@ -133,7 +136,7 @@ def recent_tests(session: Session, limit: int = 100) -> list[TestRow]:
             .group_by(OutboxMessage.test_alert_id, OutboxMessage.status)
         ):
             states[(test_id, status)] = count
-    contact_ids = {t.acknowledged_contact_id for t, _ in tests if t.acknowledged_contact_id}
+    contact_ids = {t.acknowledged_contact_id for t, _, _ in tests if t.acknowledged_contact_id}
     contacts = (
         {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))}
         if contact_ids
@@ -144,9 +147,10 @@ def recent_tests(session: Session, limit: int = 100) -> list[TestRow]:
             test=test,
             school=school,
             contact=contacts.get(test.acknowledged_contact_id or 0),
+            sent_by=sender or "command line",
             delivered=states.get((test.id, "sent"), 0),
             failed=states.get((test.id, "failed"), 0) + states.get((test.id, "dead"), 0),
             seconds=seconds_to_acknowledge(test),
         )
-        for test, school in tests
+        for test, school, sender in tests
     ]

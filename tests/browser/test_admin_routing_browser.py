@@ -137,7 +137,8 @@ def test_an_admin_routes_a_school_and_a_test_alert_is_acknowledged_from_its_emai
     admin.reload()
     row = admin.locator("#test-alerts tbody tr").first
     expect(row).to_contain_text(f"{CONTACT} (email)")
-    expect(row.locator("td").nth(5)).to_have_text(re.compile(r"^\d+ s"))
+    expect(row.locator("td").nth(2)).to_have_text("Demo Administrator")
+    expect(row.locator("td").nth(6)).to_have_text(re.compile(r"^\d+ s"))
     # The form sent back with its mistake answers 422, which Chromium logs; nothing else.
     unexpected = [e for e in console.errors if "status of 422" not in e]
     assert not unexpected, unexpected
