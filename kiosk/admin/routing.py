@@ -237,7 +237,7 @@ def routing_contact_new(public_id: str) -> Any:
 def _secret_not_kept(form: forms.ContactForm) -> None:
     """A secret typed into a form that comes back is not written into the page: say so."""
     if form.webhook_secret.data and not form.webhook_secret.errors:
-        form.webhook_secret.errors = [forms.SECRET_AGAIN]
+        form.webhook_secret.errors = [forms.RETYPE_MESSAGE]
 
 
 def _contact_page(

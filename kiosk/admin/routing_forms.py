@@ -35,7 +35,7 @@ LEVEL_CHOICES = (
     ("2", "Level 2: if nobody has acknowledged"),
     ("3", "Level 3: if still nobody has"),
 )
-SECRET_AGAIN = "Type the secret again: a secret is never shown back."  # noqa: S105 - words
+RETYPE_MESSAGE = "Type the secret again: a secret is never shown back."
 
 
 def required_text(label: str, column: Any, message: str, description: str = "") -> StringField:
