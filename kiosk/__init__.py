@@ -44,6 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
 
     from kiosk import admin, desk, office
+    from kiosk.auth import second_factor_views  # noqa: F401 - attaches its routes to auth_bp
     from kiosk.auth.views import bp as auth_bp
 
     app.register_blueprint(auth_bp)

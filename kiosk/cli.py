@@ -23,12 +23,13 @@ from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.admin.changes import record_change
 from kiosk.audit import verify
+from kiosk.auth import second_factor
 from kiosk.auth.devices import issue_enrollment, revoke
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
-from kiosk.models import ROLES, Contact, School
+from kiosk.models import ROLES, Contact, School, User
 from kiosk.notify.links import Links
 from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
@@ -180,6 +181,32 @@ def users_create(
     with setting_up() as session:
         setup.create_user(session, values)
     click.echo(f"user created: {display_name} ({', '.join(roles)})")
+
+
+@users_cli.command("reset-second-factor")
+@click.argument("email")
+def users_reset_second_factor(email: str) -> None:
+    """Remove a person's second factor (a lost phone): their sessions end, and they set it up
+    again at their next sign-in if their role requires it."""
+    address = email.strip().lower()
+    with setting_up() as session:
+        user = session.scalar(select(User).where(User.email == address))
+        if user is None:
+            raise click.ClickException(f"no one signs in as {address}")
+        had = second_factor.reset(session, user)
+        if had:
+            record_change(
+                session,
+                None,
+                "user.reset_second_factor",
+                f"user:{user.public_id}",
+                {"second_factor": "on"},
+                {"second_factor": "off"},
+            )
+    if had:
+        click.echo(f"second factor reset for {address}: set up again at next sign-in")
+    else:
+        click.echo(f"{address} had no second factor; nothing changed")
 
 
 @schools_cli.command("district")

@@ -23,7 +23,16 @@ from sqlalchemy import and_, func, literal, not_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.db import unit_of_work
-from kiosk.models import Agent, DeskMessage, Document, Encounter, LateAddition, NamedPerson, Photo
+from kiosk.models import (
+    Agent,
+    DeskMessage,
+    Document,
+    Encounter,
+    LateAddition,
+    NamedPerson,
+    Photo,
+    User,
+)
 from kiosk.models.sealed import identity_of_row, sealed_columns
 from kiosk.photos import PhotoUnavailable, legacy_path, read_legacy_file
 from kiosk.sealing import (
@@ -47,6 +56,7 @@ SEALED_MODELS: tuple[type[Any], ...] = (
     Document,
     DeskMessage,
     LateAddition,
+    User,  # the second factor's secret
 )
 PLAIN = "(not sealed)"
 

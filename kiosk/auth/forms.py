@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from kiosk.forms import CleanText
@@ -21,4 +21,36 @@ class LoginForm(FlaskForm):
         "Password",
         validators=[DataRequired("Enter your password."), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
+    )
+
+
+def _code_field(label: str, hint: str, numeric: bool) -> StringField:
+    render_kw = {"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
+    if numeric:
+        render_kw["inputmode"] = "numeric"
+    return StringField(
+        label,
+        validators=[DataRequired("Enter the code."), Length(max=40), CleanText()],
+        description=hint,
+        render_kw=render_kw,
+    )
+
+
+class SignInCodeForm(FlaskForm):
+    """The second step of signing in: a code from the app, or a recovery code."""
+
+    code = _code_field(
+        "Code",
+        "The six-digit code your authenticator app shows now, or one of your recovery codes.",
+        numeric=False,
+    )
+
+
+class AppCodeForm(FlaskForm):
+    """A code from the app: to finish setting it up, or to confirm a change."""
+
+    code = _code_field(
+        "Code from your authenticator app",
+        "The six-digit code the app shows now for this account.",
+        numeric=True,
     )

@@ -104,8 +104,10 @@ def grants(user: User) -> list[RoleGrant]:
 # A grant covers its school, or every school when it names none.
 OFFICE = "office"  # sign in to the office pages at all
 ADMIN = "admin"  # configuration and people: no record content
+ACCOUNT = "account"  # one's own sign-in settings (the second factor)
 ACTIONS: dict[str, frozenset[str]] = {
     OFFICE: frozenset({"designee", "counsel", "reviewer", "admin"}),
+    ACCOUNT: frozenset({"designee", "counsel", "reviewer", "admin"}),
     # Record content: names, free text, photos.
     "encounter.read": frozenset({"designee", "counsel", "reviewer"}),
     "encounter.acknowledge": frozenset({"designee", "counsel"}),
@@ -119,6 +121,10 @@ ACTIONS: dict[str, frozenset[str]] = {
     "delivery.details": frozenset({"designee", "admin"}),
     ADMIN: frozenset({"admin"}),
 }
+
+# Roles, for any school, that may not sign in with a password alone: counsel and admins
+# reach the most (every record, or the district's configuration).
+SECOND_FACTOR_ROLES = frozenset({"counsel", "admin"})
 
 ANY_SCHOOL = -1  # "for at least one school": a page that lists only what the user may see
 
@@ -137,6 +143,11 @@ def may(user: User | None, action: str, school_id: int | None = ANY_SCHOOL) -> b
         if school_id == ANY_SCHOOL or grant.school_id is None or grant.school_id == school_id:
             return True
     return False
+
+
+def second_factor_required(roles: set[str]) -> bool:
+    """Say whether a person holding these roles must use a second factor to sign in."""
+    return bool(roles & SECOND_FACTOR_ROLES)
 
 
 def schools_for(user: User, action: str) -> set[int] | None:

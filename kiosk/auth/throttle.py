@@ -50,6 +50,17 @@ def limits(email: str, address: str, allowed: int) -> tuple[Limit, Limit]:
     )
 
 
+def second_factor_limits(user_id: int, address: str, allowed: int) -> tuple[Limit, Limit]:
+    """Wrong codes for one account, and the client address's (shared with passwords).
+
+    The account's key is its own, not the email's: a right password clears the email's
+    failures, and must not clear the count of codes guessed after it."""
+    return (
+        Limit(_key("second_factor", str(user_id)), allowed),
+        Limit(_key("address", address), allowed * ADDRESS_ALLOWANCE),
+    )
+
+
 class KnownLockouts:
     """Lockouts this process has already read, kept until they end, so that a flood of
     guesses at a locked key is refused without even a read. A lockout only ever grows

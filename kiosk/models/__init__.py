@@ -21,6 +21,7 @@ from kiosk.models.encounters import (
 )
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.models.sealed import SealedText
+from kiosk.models.second_factor import RecoveryCode
 from kiosk.models.signin import SigninSession, SigninThrottle
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "NamedPerson",
     "OutboxMessage",
     "Photo",
+    "RecoveryCode",
     "RoleGrant",
     "School",
     "ScriptVersion",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kiosk.clock import now_utc
 from kiosk.models.base import Base, UTCDateTime, new_public_id
+from kiosk.models.sealed import SealedText, register
 
 ROLES = ("front_desk", "designee", "reviewer", "counsel", "admin")
 CONTACT_CHANNELS = ("email", "webhook", "sms")
@@ -65,8 +66,10 @@ class Kiosk(Base):
     school: Mapped[School] = relationship()
 
 
+@register
 class User(Base):
     __tablename__ = "users"
+    __seal_identity__ = ("public_id",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -78,6 +81,12 @@ class User(Base):
     pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # The second factor (TOTP): the secret shared with the person's authenticator app,
+    # sealed at rest. It is set when enrollment starts and in use once enrolled_at is set.
+    totp_secret: Mapped[str | None] = mapped_column(SealedText(64))
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last time step a code was accepted for: no code is accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user")
 
