@@ -18,6 +18,7 @@ from kiosk.models import Acknowledgement, AuditEntry, Contact, Encounter, Encoun
 from kiosk.notify.links import ack_token
 from kiosk.webdb import database
 from tests.conftest import csrf_token, deliver, enroll_client, tap_start, the_encounter
+from tests.test_policy import complete_second_factor
 
 DANA = "dana.reyes@demo-district.example"  # designee, Lincoln Elementary (level 1)
 MORGAN = "morgan.blake@demo-district.example"  # backup, Lincoln Elementary (level 2)
@@ -31,6 +32,7 @@ def login(app: Flask, email: str) -> FlaskClient:
         "/login", data={"csrf_token": token, "email": email, "password": "demo-password"}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
+    complete_second_factor(app, client, email, response.headers["Location"])
     return client
 
 

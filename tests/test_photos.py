@@ -29,6 +29,7 @@ from kiosk.photos import MAX_PIXELS, PhotoError, reencode
 from kiosk.sealing import open_bytes
 from kiosk.webdb import database
 from tests.conftest import csrf_token, enroll_client, tap_start
+from tests.test_policy import complete_second_factor
 
 PASSWORD = "demo-password"
 LINCOLN_DESIGNEE = "dana.reyes@demo-district.example"
@@ -194,6 +195,7 @@ def login(app: Flask, email: str, password: str = PASSWORD) -> FlaskClient:
         data={"csrf_token": csrf_token(client, "/login"), "email": email, "password": password},
     )
     assert response.status_code == 302, f"{email} could not sign in"
+    complete_second_factor(app, client, email, response.headers["Location"])
     return client
 
 

@@ -46,12 +46,16 @@ def login(app: Flask, email: str, password: str = PASSWORD) -> FlaskClient:
         "/login", data={"csrf_token": token, "email": email, "password": password}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
-    location = response.headers["Location"]
+    complete_second_factor(app, client, email, response.headers["Location"])
+    return client
+
+
+def complete_second_factor(app: Flask, client: FlaskClient, email: str, location: str) -> None:
+    """After the password: set up the second factor, or enter a code, if the page asks."""
     if location.endswith("/login/setup-code"):
         enroll_at_sign_in(app, client, email)
     elif location.endswith("/login/code"):
         enter_code(app, client, email)
-    return client
 
 
 def enroll_at_sign_in(app: Flask, client: FlaskClient, email: str) -> list[str]:
