@@ -184,11 +184,11 @@ def users_create(
 
 
 @users_cli.command("reset-second-factor")
-@click.argument("email")
-def users_reset_second_factor(email: str) -> None:
+@click.argument("address", metavar="EMAIL")
+def users_reset_second_factor(address: str) -> None:
     """Remove a person's second factor (a lost phone): their sessions end, and they set it up
     again at their next sign-in if their role requires it."""
-    address = email.strip().lower()
+    address = address.strip().lower()
     with setting_up() as session:
         user = session.scalar(select(User).where(User.email == address))
         if user is None:

@@ -50,6 +50,10 @@ def seed_or_report(session: Session, config: dict[str, Any], now: datetime) -> l
     for school in SCHOOLS:
         name, email, _ = school["designee"]
         lines.append(f"  {email}  password: {DEMO_PASSWORD}  ({name}, designee)")
+    lines.append(
+        f"  admin@demo-district.example  password: {DEMO_PASSWORD}  (administrator; sets up a"
+        " second factor with an authenticator app at first sign-in)"
+    )
     lines.append(f"Demo mail log (alerts land here without SMTP): {config['BASE_URL']}/demo/mail")
     lines.append(
         "Front-desk PINs: "
