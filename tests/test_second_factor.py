@@ -3,8 +3,11 @@ the account page, and the administrator's reset."""
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -15,6 +18,7 @@ from sqlalchemy import select, text
 
 from kiosk.clock import now_utc
 from kiosk.models import AuditEntry, RecoveryCode
+from kiosk.sealing import parse_keys
 from kiosk.webdb import database
 from tests.conftest import CSRF_PATTERN, csrf_token
 from tests.test_policy import (
@@ -251,8 +255,6 @@ def test_a_reset_from_the_command_line_ends_sessions_and_asks_to_set_it_up_again
 
 def account_form(client: FlaskClient, prefix: str, code: str) -> dict[str, str]:
     page = client.get("/account/security").get_data(as_text=True)
-    import re
-
     token = re.search(rf'name="{prefix}-csrf_token" type="hidden" value="([^"]+)"', page)
     assert token, page
     return {f"{prefix}-csrf_token": token.group(1), f"{prefix}-code": code}
@@ -326,3 +328,17 @@ def test_the_account_page_is_for_office_people_only(app: Flask, district: Any) -
         data={"csrf_token": token, "email": "desk@district.test", "password": PASSWORD},
     )
     assert desk.get("/account/security").status_code == 403
+
+
+def test_the_key_moves_to_a_new_encryption_key_with_keys_rotate(
+    make_app: Any, district: Any
+) -> None:
+    app = make_app()
+    enrolled_counsel(app, district)
+    result = app.test_cli_runner().invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    keys_file = Path(app.instance_path) / "keys.json"
+    keyring = parse_keys(json.loads(keys_file.read_text())["ENCRYPTION_KEY"])
+    # Only the new key is needed to read the second factor's key and sign in with it.
+    reader = make_app(ENCRYPTION_KEY=keyring.only_current().spec())
+    assert signed_in(login(reader, COUNSEL))
