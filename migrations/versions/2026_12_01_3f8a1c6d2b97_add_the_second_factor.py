@@ -1,7 +1,7 @@
 """add the second factor: a sealed TOTP secret per person, and recovery codes
 
 Revision ID: 3f8a1c6d2b97
-Revises: e5d7a9c3b1f4
+Revises: a7c3e9d1b5f2
 Create Date: 2026-12-01 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3f8a1c6d2b97"
-down_revision: str | Sequence[str] | None = "e5d7a9c3b1f4"
+down_revision: str | Sequence[str] | None = "a7c3e9d1b5f2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
