@@ -83,6 +83,7 @@ EXAMPLES = {
     "roles": "admin",
     "zone_name": "UTC",
     "kiosk_ref": "1",
+    "contact_ref": "1",
 }
 
 
