@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from kiosk import cli, errors, health, sealing, security, templating, webdb
-from kiosk.config import check_settings, load_settings
+from kiosk.config import check_settings, load_settings, retired_settings
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -24,6 +24,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings.update(overrides or {})
     check_settings(settings)
     app.config.update(settings)
+    for line in retired_settings(dict(os.environ)):
+        app.logger.warning("settings: %s", line)
     app.config.update(
         WTF_CSRF_TIME_LIMIT=24 * 3600,
         SESSION_COOKIE_HTTPONLY=True,

@@ -23,7 +23,7 @@ from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.admin.changes import record_change
 from kiosk.audit import verify
-from kiosk.auth import second_factor
+from kiosk.auth import passwords, second_factor
 from kiosk.auth.devices import issue_enrollment, revoke
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
@@ -33,7 +33,6 @@ from kiosk.models import ROLES, Contact, School, User
 from kiosk.notify.links import Links
 from kiosk.protocol import setup
 from kiosk.protocol.scriptstore import current_script_version
-from kiosk.protocol.staff import hash_secret
 from kiosk.protocol.test_alerts import send_test_alert
 from kiosk.vocabulary import OFFSITE_PLACES
 
@@ -165,18 +164,20 @@ def users_create(
     """Create a person with roles; office staff (--email) get a password, asked for or read
     from KIOSK_NEW_PASSWORD; desk staff get a PIN (--pin)."""
     password = credentials.new_password() if email else None
+    problem = passwords.password_problem(password, email) if password is not None else None
+    if problem:
+        raise click.ClickException(f"the password was not accepted. {problem}")
     pin = credentials.new_pin() if credentials.pin_wanted(pin) else None
     if not setup.valid_pin(pin):
         raise click.ClickException("the PIN must be six digits")
-    method = current_app.config["PASSWORD_HASH"]
     # Hashing is slow on purpose: done before the write lock is taken.
     values = setup.UserInput(
         display_name=display_name,
         roles=roles,
         email=email,
         school=school,
-        password_hash=hash_secret(password, method) if password else None,
-        pin_hash=hash_secret(pin, method) if pin else None,
+        password_hash=passwords.hash_password(password) if password else None,
+        pin_hash=passwords.hash_password(pin) if pin else None,
     )
     with setting_up() as session:
         setup.create_user(session, values)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from kiosk import create_app, migrate
 from kiosk.auth.devices import enroll, issue_enrollment
+from kiosk.auth.passwords import HashCost, cost_from
 from kiosk.auth.policy import DEVICE_COOKIE
 from kiosk.clock import now_utc
 from kiosk.db import make_engine, writing
@@ -40,7 +41,11 @@ from kiosk.notify.worker import deliver_due
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.webdb import database
 
-CHEAP_HASH = "pbkdf2:sha256:1000"
+# argon2id at its smallest, for speed: the suite hashes many passwords and PINs. The app's
+# default is the real cost (tests/test_passwords.py checks it).
+CHEAP_COST = HashCost(time_cost=1, memory_kib=8, parallelism=1)
+CHEAP_COST_SETTINGS = {"PASSWORD_TIME_COST": 1, "PASSWORD_MEMORY_KIB": 8, "PASSWORD_PARALLELISM": 1}
+CHEAP_COST_ENV = {f"KIOSK_{name}": str(value) for name, value in CHEAP_COST_SETTINGS.items()}
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -152,7 +157,7 @@ def settings(database_url: str, instance: str, **extra: Any) -> dict[str, Any]:
         "ENCRYPTION_KEY": "test-encryption-key",
         "AUDIT_KEY": "test-audit-key",
         "INDEX_KEY": "test-index-key",
-        "PASSWORD_HASH": CHEAP_HASH,
+        **CHEAP_COST_SETTINGS,
         "DELIVERY": "off",
         "BASE_URL": "http://kiosk.test",
         "SMTP_HOST": "",
@@ -199,7 +204,7 @@ def db(app: Flask) -> Iterator[Session]:
 def district(app: Flask) -> dict[str, Any]:
     """Seed the demo district (two schools, contacts, staff with PINs)."""
     with writing(), database(app).session_factory() as session, session.begin():
-        seed(session, app.config["PASSWORD_HASH"])
+        seed(session, cost_from(app.config))
         current_script_version(session, now_utc())
         schools = session.scalars(select(School).order_by(School.id)).all()
         return {"school_ids": [s.id for s in schools], "school_names": [s.name for s in schools]}

@@ -36,7 +36,8 @@ from kiosk.db import unit_of_work
 from kiosk.models import Encounter, EncounterEvent, OutboxMessage, School
 from kiosk.webdb import database
 from tests.conftest import (
-    CHEAP_HASH,
+    CHEAP_COST,
+    CHEAP_COST_ENV,
     SmtpSink,
     free_port,
     key_environment,
@@ -76,7 +77,7 @@ def seed(app: Flask) -> list[Desk]:
 
     desks = []
     with unit_of_work(database(app).session_factory) as session:
-        seed_demo(session, CHEAP_HASH)
+        seed_demo(session, CHEAP_COST)
         current_script_version(session, now_utc())
         schools = session.scalars(select(School).order_by(School.id)).all()
         for school in schools:
@@ -105,7 +106,7 @@ def environment(app: Flask, smtp: SmtpSink, base_url: str, port: int) -> dict[st
             "KIOSK_SMTP_STARTTLS": "0",
             "KIOSK_SMTP_TIMEOUT": "5",
             "KIOSK_MAIL_FROM": "alerts@district.test",
-            "KIOSK_PASSWORD_HASH": CHEAP_HASH,
+            **CHEAP_COST_ENV,
             "KIOSK_INSTANCE_PATH": str(Path(app.instance_path)),
             "KIOSK_WORKERS": "1",
             "KIOSK_THREADS": "4",

@@ -19,7 +19,7 @@ import pytest
 from kiosk import cli
 from kiosk.config import KEY_NAMES
 from kiosk.startup import RUN_WITHOUT_SETTINGS
-from tests.conftest import CHEAP_HASH, free_port
+from tests.conftest import CHEAP_COST_ENV, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
@@ -110,7 +110,7 @@ def instance(tmp_path: Path) -> Path:
 @pytest.fixture
 def configured(instance: Path) -> dict[str, str]:
     """A migrated scratch SQLite instance with keys from `keys create`, in demo mode."""
-    env = scratch_env(instance, KIOSK_DEMO="1", KIOSK_PASSWORD_HASH=CHEAP_HASH)
+    env = scratch_env(instance, KIOSK_DEMO="1", **CHEAP_COST_ENV)
     for args in (("keys", "create"), ("db", "upgrade")):
         result = flask(env, *args)
         assert result.returncode == 0, result.stderr
@@ -326,7 +326,7 @@ def test_an_sms_contact_is_refused_until_the_gateway_is_set(configured: dict[str
 def test_contacts_and_users_are_linked_by_email_in_either_order(
     configured: dict[str, str],
 ) -> None:
-    env = {**configured, "KIOSK_NEW_PASSWORD": "long enough"}
+    env = {**configured, "KIOSK_NEW_PASSWORD": "long enough to use"}
     add = ("contacts", "add", "--school", "Oak School", "--name", "Dana", "--email")
     create = ("users", "create", "--name", "Dana", "--role", "designee", "--email")
     for args in (

@@ -10,14 +10,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from kiosk.auth.passwords import hash_password
 from kiosk.clock import now_utc
 from kiosk.db import writing
 from kiosk.models import AuditEntry, Contact, OutboxMessage, RoleGrant, School, User
 from kiosk.notify.outbox import wake_event
-from kiosk.protocol.staff import hash_secret
 from kiosk.webdb import database
 from tests.conftest import (
-    CHEAP_HASH,
+    CHEAP_COST,
     SmtpSink,
     csrf_token,
     deliver,
@@ -164,7 +164,7 @@ def test_reviewer_gets_403_and_anonymous_is_sent_to_login(app: Flask, district: 
         user = User(
             display_name="Rae Viewer",
             email="reviewer@demo-district.example",
-            password_hash=hash_secret("demo-password", CHEAP_HASH),
+            password_hash=hash_password("demo-password", CHEAP_COST),
         )
         session.add(user)
         session.flush()

@@ -37,14 +37,14 @@ def test_after_ten_wrong_passwords_even_the_right_one_waits(app: Flask, district
 def test_a_refused_guess_checks_no_password(
     app: Flask, district: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kiosk.auth import views
+    from kiosk.auth import passwords
 
     client = app.test_client()
     for _ in range(10):
         sign_in(client, DANA, "wrong")
     checked: list[str] = []
-    real = views.check_password_hash
-    monkeypatch.setattr(views, "check_password_hash", lambda h, p: checked.append(p) or real(h, p))
+    real = passwords.verify
+    monkeypatch.setattr(passwords, "verify", lambda h, p: checked.append(p) or real(h, p))
     assert sign_in(client, DANA, "wrong").status_code == 429
     assert checked == []
 
@@ -165,17 +165,26 @@ def test_the_kiosk_is_never_throttled(app: Flask, district: Any, kiosk_client: A
 
 def _hash_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the method and cost (the part before the salt) of every password check."""
-    from kiosk.auth import views
+    from kiosk.auth import passwords
 
     seen: list[str] = []
-    real = views.check_password_hash
+    real = passwords.verify
 
     def counting(hashed: str, password: str) -> bool:
-        seen.append(hashed.split("$", 1)[0])
+        seen.append("$".join(hashed.split("$")[:4]))
         return real(hashed, password)
 
-    monkeypatch.setattr(views, "check_password_hash", counting)
+    monkeypatch.setattr(passwords, "verify", counting)
     return seen
+
+
+def _configured_cost(app: Flask) -> str:
+    """The method and cost a hash made now with the app's settings starts with."""
+    config = app.config
+    return (
+        f"$argon2id$v=19$m={config['PASSWORD_MEMORY_KIB']},"
+        f"t={config['PASSWORD_TIME_COST']},p={config['PASSWORD_PARALLELISM']}"
+    )
 
 
 def test_an_unknown_email_costs_the_same_hash_check_as_a_known_one(
@@ -188,7 +197,7 @@ def test_an_unknown_email_costs_the_same_hash_check_as_a_known_one(
     assert sign_in(app.test_client(), "nobody@demo-district.example", "wrong").status_code == 200
     unknown = list(seen)
     assert len(known) == len(unknown) == 1
-    assert known == unknown == [app.config["PASSWORD_HASH"]]
+    assert known == unknown == [_configured_cost(app)]
 
 
 def test_an_account_without_a_password_is_checked_the_same_way_and_refused(
@@ -205,4 +214,4 @@ def test_an_account_without_a_password_is_checked_the_same_way_and_refused(
     seen = _hash_checks(monkeypatch)
     response = sign_in(app.test_client(), DANA, "anything")
     assert response.status_code == 200 and "do not match" in response.get_data(as_text=True)
-    assert seen == [app.config["PASSWORD_HASH"]]
+    assert seen == [_configured_cost(app)]

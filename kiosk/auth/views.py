@@ -17,11 +17,10 @@ from flask import (
 )
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
-from kiosk.auth import oidc, sessions, throttle
+from kiosk.auth import oidc, passwords, sessions, throttle
 from kiosk.auth.devices import (
     DEVICE_UNUSED_LIMIT,
     check_in,
@@ -46,15 +45,12 @@ DEVICE_COOKIE_SECONDS = int(DEVICE_UNUSED_LIMIT.total_seconds())
 
 
 def _dummy_hash() -> str:
-    """A hash of a random password made with the method accounts are hashed with: checked
+    """A hash of a random password made with the cost accounts are hashed with now: checked
     against when the email is unknown (or has no password), so that sign-in does the same
     work, and takes the same time, whether or not the account exists."""
     app = current_app
     if "signin_dummy_hash" not in app.extensions:
-        secret = secrets.token_urlsafe(32)
-        app.extensions["signin_dummy_hash"] = generate_password_hash(
-            secret, method=app.config["PASSWORD_HASH"]
-        )
+        app.extensions["signin_dummy_hash"] = passwords.hash_password(secrets.token_urlsafe(32))
     dummy: str = app.extensions["signin_dummy_hash"]
     return dummy
 
@@ -157,10 +153,16 @@ def login() -> Response | str | tuple[str, int]:
         user = webdb.session().scalar(select(User).where(User.email == email, User.active))
         hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
         # One check of the same cost on every path; the result counts only for a real account.
-        matches = check_password_hash(hashed, form.password.data or "")
+        password = form.password.data or ""
+        matches = passwords.verify(hashed, password)
         if user is not None and user.password_hash and matches:
+            # An outdated hash is replaced now that the password is known, hashed before the
+            # unit of work, stored only if no one changed the password meanwhile.
+            rehashed = passwords.rehash_if_needed(user.password_hash, password)
             with webdb.unit_of_work() as db:
                 throttle.succeeded(db, keys)
+                if rehashed is not None:
+                    passwords.replace_password_hash(db, user.id, hashed, rehashed)
             return first_factor_passed(user, request.args.get("next"))
         form.password.errors = ["That email and password do not match."]
     provider = oidc.button(request.args.get("next"))

@@ -24,7 +24,7 @@ from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType
 from kiosk.protocol.events import Actor
 from kiosk.protocol.privacy import STATUS_WORDS, WARNING, status_words
 from kiosk.protocol.scripts import STEPS
-from kiosk.protocol.staff import pin_matches, record_pin
+from kiosk.protocol.staff import record_pin, verify_pin
 
 STEP_LABELS = {
     "start": "Now",
@@ -170,12 +170,12 @@ def writing(encounter: Encounter) -> Iterator[tuple[Session, Encounter]]:
 
 def check_pin(encounter: Encounter, user: User, pin: str) -> Any:
     """Hash the PIN first, with no lock held; then record the result on the locked user."""
-    matched = pin_matches(user, pin)
+    check = verify_pin(user, pin)
     actor = desk_actor(encounter, user)
     with writing(encounter) as (db, current):
         person = locked(db, User, user.id)
         assert person is not None
-        return record_pin(db, current, actor, person, matched, now_utc())
+        return record_pin(db, current, actor, person, check, now_utc())
 
 
 def with_encounter(view: Callable[..., Any]) -> Callable[..., Any]:

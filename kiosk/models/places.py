@@ -79,6 +79,8 @@ class User(Base):
     pin_hash: Mapped[str | None] = mapped_column(String(255))
     pin_failures: Mapped[int] = mapped_column(Integer, default=0)
     pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last wrong PIN: failures older than FAILURE_MEMORY before the next one are forgotten.
+    pin_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     # The second factor (TOTP): the secret shared with the person's authenticator app,

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from bench.harness import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import REQUIRE_ALL, SmtpSink, free_port, running_smtp, stop_process
+from tests.conftest import (
+    CHEAP_COST_ENV,
+    REQUIRE_ALL,
+    SmtpSink,
+    free_port,
+    running_smtp,
+    stop_process,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -127,7 +134,7 @@ def start_server(directory: Path, smtp: SmtpSink, **extra: str) -> KioskServer:
             "KIOSK_SMTP_STARTTLS": "0",
             "KIOSK_SMTP_TIMEOUT": "2",
             "KIOSK_MAIL_FROM": "alerts@district.test",
-            "KIOSK_PASSWORD_HASH": "pbkdf2:sha256:1000",
+            **CHEAP_COST_ENV,
             "KIOSK_WORKERS": "1",
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",
