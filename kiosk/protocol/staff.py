@@ -96,7 +96,8 @@ def record_pin(
                 f"{LOCK_MINUTES} minutes. The record continues without it.",
             )
         left = MAX_PIN_FAILURES - user.pin_failures
-        return PinResult(False, f"That PIN is not right. {left} tries left for this name.")
+        tries = "try" if left == 1 else "tries"
+        return PinResult(False, f"That PIN is not right. {left} {tries} left for this name.")
     user.pin_failures = 0
     user.pin_failed_at = None
     user.pin_locked_until = None
