@@ -112,7 +112,7 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
             (environ.get("KIOSK_BASE_URL") or "").startswith("https://"),
         ),
         # argon2id's cost for passwords and PINs; the defaults are RFC 9106's low-memory
-        # profile (3 passes over 64 MiB, 4 lanes): about 0.1 s a hash on one core.
+        # profile (3 passes over 64 MiB, 4 lanes): a fraction of a second a hash.
         "PASSWORD_TIME_COST": _int(environ, "KIOSK_PASSWORD_TIME_COST", 3),
         "PASSWORD_MEMORY_KIB": _int(environ, "KIOSK_PASSWORD_MEMORY_KIB", 64 * 1024),
         "PASSWORD_PARALLELISM": _int(environ, "KIOSK_PASSWORD_PARALLELISM", 4),

@@ -39,7 +39,7 @@ class HashCost:
 
 
 def cost_from(config: Mapping[str, Any]) -> HashCost:
-    """The cost set in the app's settings (KIOSK_PASSWORD_*), or RFC 9106's low-memory one."""
+    """The cost in the app's settings (KIOSK_PASSWORD_TIME_COST and so on), or RFC 9106's."""
     default = HashCost()
     return HashCost(
         time_cost=int(config.get("PASSWORD_TIME_COST", default.time_cost)),
