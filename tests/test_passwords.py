@@ -166,6 +166,27 @@ def test_a_rehash_never_overwrites_a_password_changed_meanwhile(app: Flask, dist
     assert stored(app, email=DANA).password_hash == changed
 
 
+def test_the_first_sign_in_makes_the_dummy_hash_whether_or_not_the_account_exists(
+    make_app: Any, district: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dummy is made once, lazily: if only an unknown email made it, the first such sign-in
+    would take longer than a known one and tell them apart."""
+    made: list[str] = []
+    real = passwords.hash_password
+
+    def counting(secret: str, cost: HashCost | None = None) -> str:
+        made.append(secret)
+        return real(secret, cost)
+
+    monkeypatch.setattr(passwords, "hash_password", counting)
+    assert sign_in(make_app().test_client(), DANA, "wrong password").status_code == 200
+    known = len(made)
+    made.clear()
+    unknown_email = "nobody@demo-district.example"
+    assert sign_in(make_app().test_client(), unknown_email, "wrong password").status_code == 200
+    assert known == len(made) == 1
+
+
 # Password rules
 
 

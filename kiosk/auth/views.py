@@ -151,7 +151,9 @@ def login() -> Response | str | tuple[str, int]:
         if not allowed:
             return _wait(email)
         user = webdb.session().scalar(select(User).where(User.email == email, User.active))
-        hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+        # The dummy is made on the first sign-in of either kind, not only an unknown one.
+        dummy = _dummy_hash()
+        hashed = user.password_hash if user is not None and user.password_hash else dummy
         # One check of the same cost on every path; the result counts only for a real account.
         password = form.password.data or ""
         matches = passwords.verify(hashed, password)
