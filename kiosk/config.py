@@ -195,10 +195,16 @@ def check_password_cost(settings: dict[str, Any]) -> None:
 
 
 # Settings earlier versions read that no longer do anything: named in a warning at start-up.
-RETIRED_SETTINGS = {
-    "KIOSK_PASSWORD_HASH": "passwords and PINs are hashed with argon2id; "
-    "its cost is set with KIOSK_PASSWORD_TIME_COST, _MEMORY_KIB and _PARALLELISM",
-}
+# Each retired setting's name, and what replaced it.
+RETIRED_SETTINGS = dict(
+    [
+        (
+            "KIOSK_PASSWORD_HASH",
+            "passwords and PINs are hashed with argon2id; "
+            "its cost is set with KIOSK_PASSWORD_TIME_COST, _MEMORY_KIB and _PARALLELISM",
+        ),
+    ]
+)
 
 
 def retired_settings(environ: dict[str, str]) -> list[str]:

@@ -1,7 +1,7 @@
 """remember when a PIN was last wrong
 
 Revision ID: 95191ce806eb
-Revises: e5d7a9c3b1f4
+Revises: 3f8a1c6d2b97
 Create Date: 2026-12-01 01:10:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "95191ce806eb"
-down_revision: str | Sequence[str] | None = "e5d7a9c3b1f4"
+down_revision: str | Sequence[str] | None = "3f8a1c6d2b97"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
