@@ -48,8 +48,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from kiosk import admin, desk, office
     from kiosk.auth import second_factor_views  # noqa: F401 - attaches its routes to auth_bp
     from kiosk.auth.views import bp as auth_bp
+    from kiosk.auth.welcome import bp as welcome_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(welcome_bp)
     desk.init_app(app)
     office.init_app(app)
     admin.init_app(app)

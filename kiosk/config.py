@@ -120,6 +120,8 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "COVER_AFTER_SECONDS": _int(environ, "KIOSK_COVER_AFTER_SECONDS", 60),
         "MISTAKE_WINDOW_SECONDS": _int(environ, "KIOSK_MISTAKE_WINDOW_SECONDS", 120),
         "ENROLLMENT_HOURS": _int(environ, "KIOSK_ENROLLMENT_HOURS", 72),
+        # Invitation and password-reset links for people stay valid this many days, once.
+        "INVITATION_DAYS": _int(environ, "KIOSK_INVITATION_DAYS", 7),
         "DELIVERY_GIVE_UP_SECONDS": _int(environ, "KIOSK_DELIVERY_GIVE_UP_SECONDS", 600),
         "DELIVERY_BACKOFF_CAP_SECONDS": _float(environ, "KIOSK_DELIVERY_BACKOFF_CAP_SECONDS", 30.0),
         # Webhooks and the SMS gateway: explicit connect and read timeouts.

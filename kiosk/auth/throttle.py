@@ -42,6 +42,11 @@ def _key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}\0{value}".encode()).hexdigest()
 
 
+def email_key(email: str) -> str:
+    """The key failures for one email are counted under (to lift its lockout)."""
+    return _key("email", email.strip().lower())
+
+
 def limits(email: str, address: str, allowed: int) -> tuple[Limit, Limit]:
     """The email's limit and (more loosely) the client address's."""
     return (
@@ -64,9 +69,13 @@ def second_factor_limits(user_id: int, address: str, allowed: int) -> tuple[Limi
 class KnownLockouts:
     """Lockouts this process has already read, kept until they end, so that a flood of
     guesses at a locked key is refused without even a read. A lockout only ever grows
-    while it lasts (a locked key is never checked, so never cleared by a right password)."""
+    while it lasts (a locked key is never checked, so never cleared by a right password);
+    only an administrator lifts one, so each is kept at most REMEMBER_FOR before a new read."""
 
     LIMIT = 10_000
+    # A lockout is remembered at most this long before it is read again, so that one lifted
+    # by an administrator (on another server, say) stops being refused here soon after.
+    REMEMBER_FOR = timedelta(seconds=30)
 
     def __init__(self) -> None:
         self._until: dict[str, datetime] = {}
@@ -81,7 +90,12 @@ class KnownLockouts:
             if len(self._until) >= self.LIMIT:
                 self._until = {k: v for k, v in self._until.items() if v > now}
             if len(self._until) < self.LIMIT:
-                self._until[key] = until
+                self._until[key] = min(until, now + self.REMEMBER_FOR)
+
+    def forget(self, key: str) -> None:
+        """Drop a lockout lifted by an administrator."""
+        with self._lock:
+            self._until.pop(key, None)
 
 
 def refused(

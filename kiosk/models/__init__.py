@@ -19,12 +19,14 @@ from kiosk.models.encounters import (
     Photo,
     ScriptVersion,
 )
+from kiosk.models.invitations import INVITATION_PURPOSES, Invitation
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.models.sealed import SealedText
 from kiosk.models.second_factor import RecoveryCode
 from kiosk.models.signin import SigninSession, SigninThrottle
 
 __all__ = [
+    "INVITATION_PURPOSES",
     "ROLES",
     "Acknowledgement",
     "Agent",
@@ -36,6 +38,7 @@ __all__ = [
     "Document",
     "Encounter",
     "EncounterEvent",
+    "Invitation",
     "Kiosk",
     "LateAddition",
     "NamedPerson",

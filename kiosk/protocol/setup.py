@@ -105,6 +105,83 @@ def create_school(session: Session, name: str, zone_name: str, phone: str) -> Sc
     return school
 
 
+# Offered first in the school form; any other IANA zone may be typed.
+COMMON_ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+)
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def check_zone(zone_name: str) -> str:
+    """A time zone the server knows (America/Chicago), or SetupError."""
+    zone_name = (zone_name or "").strip()
+    try:
+        ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise SetupError(
+            f"unknown time zone {zone_name!r} (for example America/Chicago)", "timezone"
+        ) from exc
+    return zone_name
+
+
+@dataclass(frozen=True)
+class SchoolInput:
+    name: str
+    timezone: str
+    office_phone: str = ""
+    hours_open: str = "07:00"
+    hours_close: str = "17:00"
+    school_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+def school_values(school: School) -> dict[str, object]:
+    """What an audit entry keeps of a school."""
+    return {
+        "name": school.name,
+        "timezone": school.timezone,
+        "office_phone": school.office_phone,
+        "hours": f"{school.hours_open}-{school.hours_close}",
+        "school_days": school.school_days,
+    }
+
+
+def save_school(session: Session, values: SchoolInput, school: School | None = None) -> School:
+    """Create a school, or change one: name, time zone, office phone, hours and days."""
+    name = one_line(values.name, "the name")
+    if not name:
+        raise SetupError("a school needs a name", "name")
+    zone_name = check_zone(values.timezone)
+    for moment in (values.hours_open, values.hours_close):
+        if not TIME_OF_DAY.fullmatch(moment or ""):
+            raise SetupError(f"{moment!r} is not a time of day such as 07:30", "hours_open")
+    if values.hours_open >= values.hours_close:
+        raise SetupError("the school must open before it closes", "hours_close")
+    days = sorted(set(values.school_days))
+    if not days or any(day < 0 or day > 6 for day in days):
+        raise SetupError("choose at least one school day", "school_days")
+    same_name = session.scalar(select(School).where(School.name == name))
+    if same_name is not None and same_name is not school:
+        raise SetupError(f"a school named {name!r} exists already", "name")
+    if school is None:
+        school = School()
+        session.add(school)
+    school.name = name
+    school.timezone = zone_name
+    school.office_phone = one_line(values.office_phone, "the phone")
+    school.hours_open, school.hours_close = values.hours_open, values.hours_close
+    school.school_days = ",".join(str(day) for day in days)
+    session.flush()
+    return school
+
+
 @dataclass(frozen=True)
 class ContactInput:
     school: str
