@@ -103,7 +103,7 @@ def people_list() -> str:
     )
 
 
-def _link_page(link_url: str, user: User, purpose: str, mailed: bool, expires: Any) -> str:
+def _link_page(link_url: str, user: User, purpose: str, expires: Any, mailed: bool) -> str:
     return render_template(
         "admin/people_link.html",
         link=link_url,
