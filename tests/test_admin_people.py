@@ -215,9 +215,7 @@ def test_two_uses_of_one_link_at_the_same_moment_set_one_password(
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(statuses) == [302, 404]
-    works = [
-        can_sign_in(app, "robin.park@district.test", f"{NEW_PASSWORD}-{i}") for i in range(2)
-    ]
+    works = [can_sign_in(app, "robin.park@district.test", f"{NEW_PASSWORD}-{i}") for i in range(2)]
     assert works.count(True) == 1
 
 
@@ -384,9 +382,7 @@ def test_pins_are_set_cleared_and_unlocked(app: Flask, admin: FlaskClient) -> No
 
 
 def test_the_list_filters_by_school_and_role(app: Flask, admin: FlaskClient) -> None:
-    page = admin.get(f"/admin/people?school={lincoln_id(app)}&role=designee").get_data(
-        as_text=True
-    )
+    page = admin.get(f"/admin/people?school={lincoln_id(app)}&role=designee").get_data(as_text=True)
     assert "dana.reyes@demo-district.example" in page
     assert ADMIN not in page
     everyone = admin.get("/admin/people").get_data(as_text=True)
@@ -481,9 +477,7 @@ def test_applying_a_csv_writes_what_the_preview_showed(app: Flask, admin: FlaskC
     assert "The file changes nothing." in again
 
 
-def test_an_import_previewed_before_a_change_is_not_applied(
-    app: Flask, admin: FlaskClient
-) -> None:
+def test_an_import_previewed_before_a_change_is_not_applied(app: Flask, admin: FlaskClient) -> None:
     preview = upload(admin, CSV).get_data(as_text=True)
     invite(admin, app, name="Sam Ortiz", email="sam.ortiz@district.test")
     before = snapshot(app)
