@@ -15,7 +15,6 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
-    ValidationError,
     widgets,
 )
 from wtforms.validators import DataRequired, Length, Optional, Regexp
@@ -126,9 +125,17 @@ class SchoolForm(FlaskForm):
             return (self.timezone_other.data or "").strip()
         return self.timezone.data or ""
 
-    def validate_timezone_other(self, field: StringField) -> None:
-        if self.timezone.data == OTHER_ZONE and not (field.data or "").strip():
-            raise ValidationError("Type the time zone, e.g. America/Boise.")
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The other zone is optional unless "Another time zone" is chosen (a check that
+        Optional() would otherwise skip)."""
+        valid = super().validate(extra_validators)
+        if self.timezone.data == OTHER_ZONE and not (self.timezone_other.data or "").strip():
+            self.timezone_other.errors = [
+                *self.timezone_other.errors,
+                "Type the time zone, e.g. America/Boise.",
+            ]
+            return False
+        return valid
 
 
 def grant_choices(schools: list[School]) -> list[SelectChoice]:
