@@ -23,7 +23,7 @@ from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.admin.changes import record_change
 from kiosk.audit import verify
-from kiosk.auth import passwords, second_factor
+from kiosk.auth import invitations, passwords, second_factor
 from kiosk.auth.devices import issue_enrollment, revoke
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
@@ -31,7 +31,7 @@ from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
 from kiosk.models import ROLES, Contact, School, User
 from kiosk.notify.links import Links
-from kiosk.protocol import setup
+from kiosk.protocol import people, roster, setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.test_alerts import send_test_alert
 from kiosk.vocabulary import OFFSITE_PLACES
@@ -208,6 +208,217 @@ def users_reset_second_factor(address: str) -> None:
         click.echo(f"second factor reset for {address}: set up again at next sign-in")
     else:
         click.echo(f"{address} had no second factor; nothing changed")
+
+
+def _grant(value: str) -> people.Grant:
+    """ROLE or ROLE:SCHOOL, as --grant takes it."""
+    role, _, school = value.partition(":")
+    return people.Grant(role.strip(), school.strip() or None)
+
+
+def _echo_link(link: people.Link, mailed: bool) -> None:
+    click.echo(invitations.welcome_link(current_app.config["BASE_URL"], link.token))
+    when = invitations.expiry_words(link.invitation.expires_at)
+    sent = f"; emailed to {link.user.email}" if mailed else "; not emailed (no email set up)"
+    click.echo(f"(works once, until {when}{sent})")
+
+
+def _record(session: Session, action: str, user: User, before: Any, after: Any = None) -> None:
+    after = after if after is not None else people.snapshot(session, user)
+    record_change(session, None, action, f"user:{user.public_id}", before, after)
+
+
+@users_cli.command("list")
+@click.option("--school", default=None, help="Only people with a role at this school.")
+@click.option("--role", type=click.Choice(ROLES), default=None)
+def users_list(school: str | None, role: str | None) -> None:
+    """List people: email, name, roles, active or disabled, password, PIN, lockouts."""
+    now = now_utc()
+    with webdb.database().session_factory() as session:
+        school_id = find_school(session, school).id if school else None
+        rows = [
+            (
+                user.email or "-",
+                user.display_name,
+                "; ".join(people.grant_labels(session, user.id)) or "no roles",
+                "active" if user.active else "DISABLED",
+                "set" if user.password_hash else "not set",
+                "set" if user.pin_hash else "-",
+                ", ".join(
+                    word
+                    for word, locked in (
+                        ("PIN", people.pin_locked(user, now)),
+                        ("sign-in", people.signin_locked(session, user, now)),
+                    )
+                    if locked
+                )
+                or "no",
+            )
+            for user in people.all_people(session, school_id, role)
+        ]
+    header = ("EMAIL", "NAME", "ROLES", "STATUS", "PASSWORD", "PIN", "LOCKED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@users_cli.command("invite")
+@click.option("--name", "display_name", required=True, help="Name as shown to colleagues.")
+@click.option("--email", required=True, help="Where the link is sent; the sign-in name.")
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    required=True,
+    help='A role, ROLE:SCHOOL for front_desk and designee (e.g. "designee:Oak School"), '
+    "ROLE alone for counsel, reviewer and admin. Repeat for several.",
+)
+def users_invite(display_name: str, email: str, grants: tuple[str, ...]) -> None:
+    """Create a person without a password and print their one-time invitation link."""
+    now = now_utc()
+    with setting_up() as session:
+        link = people.invite(
+            session,
+            display_name,
+            email,
+            [_grant(g) for g in grants],
+            now,
+            current_app.config["INVITATION_DAYS"],
+        )
+        _record(session, "user.invite", link.user, None)
+        mailed = invitations.mail_link(
+            session, current_app.config, link.user, link.invitation, link.token, now
+        )
+    _echo_link(link, mailed)
+
+
+@users_cli.command("reset-link")
+@click.argument("email")
+def users_reset_link(email: str) -> None:
+    """Print a new one-time link: a password reset (the old password stops working and their
+    sessions end), or a new invitation for someone who never set a password."""
+    now = now_utc()
+    with setting_up() as session:
+        user = people.find_user(session, email)
+        before = people.snapshot(session, user)
+        link = people.send_link(session, user, now, current_app.config["INVITATION_DAYS"])
+        _record(session, f"user.{link.purpose}_link", user, before)
+        mailed = invitations.mail_link(
+            session, current_app.config, link.user, link.invitation, link.token, now
+        )
+    _echo_link(link, mailed)
+
+
+def _change_user(email: str, action: str, change: Any) -> User:
+    with setting_up() as session:
+        user = people.find_user(session, email)
+        before = people.snapshot(session, user)
+        change(session, user)
+        session.refresh(user)
+        _record(session, action, user, before)
+    return user
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Disable a person: signed out everywhere at once, no sign-in, no PIN at the desk."""
+    now = now_utc()
+    _change_user(email, "user.disable", lambda s, u: people.set_active(s, u, False, now))
+    click.echo(f"disabled: {email}")
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def users_enable(email: str) -> None:
+    """Enable a disabled person again."""
+    now = now_utc()
+    _change_user(email, "user.enable", lambda s, u: people.set_active(s, u, True, now))
+    click.echo(f"enabled: {email}")
+
+
+@users_cli.command("grant")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--school", default=None, help="For front_desk and designee.")
+def users_grant(email: str, role: str, school: str | None) -> None:
+    """Give a person a role (their sessions end; they sign in again)."""
+    grant = people.Grant(role, school)
+    _change_user(email, "user.grant", lambda s, u: people.add_grant(s, u, grant))
+    click.echo(f"granted: {grant.label()} to {email}")
+
+
+@users_cli.command("revoke")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@click.option("--school", default=None, help="For front_desk and designee.")
+def users_revoke(email: str, role: str, school: str | None) -> None:
+    """Take a role from a person (their sessions end at once)."""
+    grant = people.Grant(role, school)
+    _change_user(email, "user.revoke", lambda s, u: people.remove_grant(s, u, grant))
+    click.echo(f"revoked: {grant.label()} from {email}")
+
+
+@users_cli.command("unlock")
+@click.argument("email")
+def users_unlock(email: str) -> None:
+    """Lift a person's PIN lockout and the sign-in lockout of their email."""
+    _change_user(email, "user.unlock", lambda s, u: people.unlock(s, u))
+    click.echo(f"unlocked: {email}")
+
+
+@users_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def users_import(path: str, dry_run: bool) -> None:
+    """Add people and roles from a CSV file with the header name,email,role,school."""
+    with open(path, "rb") as handle:
+        raw = handle.read(roster.MAX_BYTES + 1)
+    try:
+        text = roster.decode(raw)
+    except setup.SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with webdb.database().session_factory() as session:
+        try:
+            plan = roster.plan_import(session, text)
+        except setup.SetupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for person in plan.new_people:
+        grants = ", ".join(g.label() for g in person.grants)
+        click.echo(f"line {person.line}: add {person.name} <{person.email}>: {grants}")
+    for planned in plan.new_grants:
+        click.echo(f"line {planned.line}: give {planned.email} {planned.grant.label()}")
+    for same in plan.unchanged:
+        click.echo(f"line {same.line}: no change ({same.message})")
+    for error in plan.errors:
+        click.echo(f"line {error.line}: error: {error.message}", err=True)
+    if plan.errors:
+        raise click.ClickException(f"{len(plan.errors)} line(s) with errors; nothing was written")
+    if dry_run:
+        click.echo(f"dry run: {plan.changes} change(s), nothing written")
+        return
+    now = now_utc()
+    with setting_up() as session:
+        plan, links = roster.apply_import(
+            session, text, plan.fingerprint(), now, current_app.config["INVITATION_DAYS"]
+        )
+        for link in links:
+            _record(session, "user.invite", link.user, None)
+        for planned in plan.new_grants:
+            user = people.find_user(session, planned.email)
+            _record(session, "user.grant", user, None, {"role added": planned.grant.label()})
+        mailed = [
+            invitations.mail_link(
+                session, current_app.config, link.user, link.invitation, link.token, now
+            )
+            for link in links
+        ]
+    for link, was_mailed in zip(links, mailed, strict=True):
+        click.echo(f"{link.user.email}:")
+        _echo_link(link, was_mailed)
+    click.echo(f"imported: {len(links)} people added, {len(plan.new_grants)} role(s) added")
 
 
 @schools_cli.command("district")

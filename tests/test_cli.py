@@ -283,3 +283,73 @@ def test_a_test_alert_from_the_command_line_names_who_it_went_to(app: Flask) -> 
     assert result.exit_code == 0, result.output
     assert "to 1 level-1 contact:" in result.output
     assert "  Lee, email l@d.test" in result.output
+
+
+def test_people_are_invited_listed_granted_disabled_and_imported_from_the_command_line(
+    app: Flask, district: Any, tmp_path: Any
+) -> None:
+    lincoln = "Lincoln Elementary School"
+    result = run(
+        app,
+        "users",
+        "invite",
+        "--name",
+        "Robin Park",
+        "--email",
+        "Robin.Park@district.test",
+        "--grant",
+        f"designee:{lincoln}",
+        "--grant",
+        "reviewer",
+    )
+    assert result.exit_code == 0, result.output
+    token = re.search(r"/welcome/(\S+)", result.output).group(1)
+    assert "works once" in result.output and "emailed to robin.park@district.test" in result.output
+    assert app.test_client().get(f"/welcome/{token}").status_code == 200
+    listed = run(app, "users", "list", "--school", lincoln, "--role", "designee").output
+    assert "robin.park@district.test" in listed and "Reviewer (district-wide)" in listed
+    assert "admin@demo-district.example" not in listed
+
+    result = run(app, "users", "grant", "robin.park@district.test", "counsel")
+    assert result.exit_code == 0, result.output
+    result = run(app, "users", "grant", "robin.park@district.test", "designee")
+    assert result.exit_code != 0 and "Designee is held for one school" in result.output
+    result = run(app, "users", "revoke", "robin.park@district.test", "counsel")
+    assert result.exit_code == 0, result.output
+    result = run(app, "users", "disable", "robin.park@district.test")
+    assert result.exit_code == 0, result.output
+    assert app.test_client().get(f"/welcome/{token}").status_code == 404
+    assert "DISABLED" in run(app, "users", "list").output
+    result = run(app, "users", "reset-link", "robin.park@district.test")
+    assert result.exit_code != 0 and "disabled" in result.output
+    assert run(app, "users", "enable", "robin.park@district.test").exit_code == 0
+    result = run(app, "users", "reset-link", "robin.park@district.test")
+    assert result.exit_code == 0 and "/welcome/" in result.output
+    result = run(app, "users", "disable", "nobody@district.test")
+    assert result.exit_code != 0 and "no person with email" in result.output
+
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text(
+        "name,email,role,school\n"
+        f"Pat Lee,pat.lee@district.test,front_desk,{lincoln}\n"
+        "Sam Ortiz,sam.ortiz@district.test,admin,\n"
+    )
+    with database(app).session_factory() as session:
+        before = len(session.scalars(select(User)).all())
+    dry = run(app, "users", "import", str(csv_file), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "line 2: add Pat Lee <pat.lee@district.test>" in dry.output
+    assert "nothing written" in dry.output
+    with database(app).session_factory() as session:
+        assert len(session.scalars(select(User)).all()) == before
+    done = run(app, "users", "import", str(csv_file))
+    assert done.exit_code == 0, done.output
+    assert done.output.count("/welcome/") == 2
+    with database(app).session_factory() as session:
+        assert len(session.scalars(select(User)).all()) == before + 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,email,role,school\nLee Kim,lee@district.test,counsel,Oak\n")
+    result = run(app, "users", "import", str(bad))
+    assert result.exit_code != 0
+    assert "line 2: error: Counsel is district-wide" in result.output
+    assert "nothing was written" in result.output
