@@ -491,3 +491,23 @@ def test_an_import_previewed_before_a_change_is_not_applied(app: Flask, admin: F
     assert refused.status_code == 409
     assert "changed since the preview" in refused.get_data(as_text=True)
     assert snapshot(app) == before
+
+
+def test_a_person_disabled_after_their_name_was_tapped_cannot_use_their_pin(
+    app: Flask, admin: FlaskClient, kiosk_client: FlaskClient
+) -> None:
+    from tests.conftest import tap_start
+
+    tap_start(kiosk_client)
+    with database(app).session_factory() as session:
+        pat = session.scalar(select(User).where(User.display_name == "Pat Lee"))
+        assert pat is not None
+    token = csrf_token(kiosk_client, "/desk/staff")
+    kiosk_client.post("/desk/staff", data={"csrf_token": token, "user": pat.public_id})
+    token = csrf_token(kiosk_client, "/desk/staff/pin")
+    page = f"/admin/people/{pat.public_id}"
+    assert post(admin, page, f"{page}/disable").status_code == 302
+    response = kiosk_client.post("/desk/staff/pin", data={"csrf_token": token, "pin": "123456"})
+    assert response.status_code == 422
+    assert "cannot be used at the desk now" in response.get_data(as_text=True)
+    assert "Pat Lee" not in kiosk_client.get("/desk/staff").get_data(as_text=True)

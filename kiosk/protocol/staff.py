@@ -74,7 +74,14 @@ def record_pin(
     now: datetime,
 ) -> PinResult:
     """Apply a checked PIN to the (locked) user: five wrong ones in a row lock that person for
-    a while, and nothing else; wrong ones are forgotten FAILURE_MEMORY after the last."""
+    a while, and nothing else; wrong ones are forgotten FAILURE_MEMORY after the last. A person
+    disabled since their name was tapped is refused."""
+    if not user.active:
+        return PinResult(
+            False,
+            "This name cannot be used at the desk now. Choose another name or continue "
+            "without one; the record continues either way.",
+        )
     if user.pin_locked_until is not None and user.pin_locked_until > now:
         return PinResult(
             False,
