@@ -370,12 +370,15 @@ def users_unlock(email: str) -> None:
 
 
 @users_cli.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 def users_import(path: str, dry_run: bool) -> None:
     """Add people and roles from a CSV file with the header name,email,role,school."""
-    with open(path, "rb") as handle:
-        raw = handle.read(roster.MAX_BYTES + 1)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(roster.MAX_BYTES + 1)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
     try:
         text = roster.decode(raw)
     except setup.SetupError as exc:

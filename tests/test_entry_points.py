@@ -84,6 +84,9 @@ EXAMPLES = {
     "zone_name": "UTC",
     "kiosk_ref": "1",
     "contact_ref": "1",
+    "email": "dana@x.test",
+    "role": "admin",
+    "grants": "admin",
 }
 
 
