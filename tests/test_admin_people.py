@@ -511,3 +511,24 @@ def test_a_person_disabled_after_their_name_was_tapped_cannot_use_their_pin(
     assert response.status_code == 422
     assert "cannot be used at the desk now" in response.get_data(as_text=True)
     assert "Pat Lee" not in kiosk_client.get("/desk/staff").get_data(as_text=True)
+
+
+def test_front_desk_staff_may_be_added_without_an_email_and_get_a_pin(
+    app: Flask, admin: FlaskClient
+) -> None:
+    refused = invite(admin, app, name="Jo Desk", email="")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'id="email-error"' in page and "everyone but front-desk staff" in page
+    added = invite(admin, app, name="Jo Desk", email="", roles=[f"front_desk:{lincoln_id(app)}"])
+    assert added.status_code == 302
+    assert count(app, Invitation) == 0
+    with database(app).session_factory() as session:
+        jo = session.scalar(select(User).where(User.display_name == "Jo Desk"))
+        assert jo is not None and jo.email is None
+    page_path = added.headers["Location"]
+    assert "Set their PIN below." in admin.get(page_path).get_data(as_text=True)
+    assert post(admin, page_path, f"{page_path}/pin", pin="135790").status_code == 302
+    with database(app).session_factory() as session:
+        assert jo.id in {u.id for u in desk_staff(session, lincoln_id(app))}
+    assert "admin.user.create" in audit_actions(app)

@@ -156,9 +156,11 @@ class InviteForm(FlaskForm):
     name = required_text("Name", User.display_name, "Enter the person's name.")
     email = EmailField(
         "Email",
-        description="The invitation link is sent here; it is also the sign-in name.",
+        description="The invitation link is sent here; it is also the sign-in name. Front-desk "
+        "staff who only use a PIN at the desk may have none: set their PIN next.",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
         validators=[
-            DataRequired("Enter the person's email."),
+            Optional(),
             CleanText(),
             Length(max=254, message="Keep this under 254 characters."),
         ],

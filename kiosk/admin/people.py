@@ -132,6 +132,8 @@ def person_invite() -> Response | str | tuple[str, int]:
         grants = [_parse_grant(value) for value in form.roles.data or []]
         try:
             now = now_utc()
+            if not form.email.data:
+                return _add_desk_person(form.name.data or "", [g for g in grants if g])
             with webdb.unit_of_work() as db:
                 link = people.invite(
                     db,
@@ -152,6 +154,15 @@ def person_invite() -> Response | str | tuple[str, int]:
             field.errors = [*field.errors, _sentence(exc)]
     status = 422 if form.is_submitted() else 200
     return render_template("admin/people_invite.html", form=form), status
+
+
+def _add_desk_person(name: str, grants: list[Grant]) -> Response:
+    """Someone who only uses a PIN at the desk: no link; their PIN is set next."""
+    with webdb.unit_of_work() as db:
+        user = people.add_desk_person(db, name, grants, now_utc())
+        record_change(db, _me(), "user.create", _subject(user), None, people.snapshot(db, user))
+    flash(f"{user.display_name} added. Set their PIN below.", "info")
+    return redirect(url_for("admin.person", public_id=user.public_id))
 
 
 def _mail(db: Any, link: Link, now: Any) -> bool:

@@ -193,6 +193,28 @@ def invite(
     return Link(user, invitation, token)
 
 
+def add_desk_person(session: Session, name: str, grants: Iterable[Grant], now: datetime) -> User:
+    """Add someone who only identifies at a desk with a PIN: no email, no password, and
+    front-desk roles only (every other role signs in, so needs an email)."""
+    wanted = list(dict.fromkeys(grants))
+    if not wanted:
+        raise SetupError("give at least one role", "roles")
+    for grant in wanted:
+        check_grant(grant)
+    if any(grant.role != "front_desk" for grant in wanted):
+        raise SetupError(
+            "an email address is needed: everyone but front-desk staff signs in with it", "email"
+        )
+    school_ids = [_school_id(session, grant) for grant in wanted]
+    user = User(display_name=clean_name(name), created_at=now)
+    session.add(user)
+    session.flush()
+    for grant, school_id in zip(wanted, school_ids, strict=True):
+        session.add(RoleGrant(user_id=user.id, role=grant.role, school_id=school_id))
+    session.flush()
+    return user
+
+
 def send_link(
     session: Session, user: User, now: datetime, days: int, actor: User | None = None
 ) -> Link:
