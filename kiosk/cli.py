@@ -236,25 +236,23 @@ def users_list(school: str | None, role: str | None) -> None:
     now = now_utc()
     with webdb.database().session_factory() as session:
         school_id = find_school(session, school).id if school else None
+        lines = people.overview(session, people.all_people(session, school_id, role), now)
         rows = [
             (
-                user.email or "-",
-                user.display_name,
-                "; ".join(people.grant_labels(session, user.id)) or "no roles",
-                "active" if user.active else "DISABLED",
-                "set" if user.password_hash else "not set",
-                "set" if user.pin_hash else "-",
+                line.user.email or "-",
+                line.user.display_name,
+                "; ".join(line.roles) or "no roles",
+                "active" if line.user.active else "DISABLED",
+                "set" if line.user.password_hash else "not set",
+                "set" if line.user.pin_hash else "-",
                 ", ".join(
                     word
-                    for word, locked in (
-                        ("PIN", people.pin_locked(user, now)),
-                        ("sign-in", people.signin_locked(session, user, now)),
-                    )
+                    for word, locked in (("PIN", line.pin_locked), ("sign-in", line.signin_locked))
                     if locked
                 )
                 or "no",
             )
-            for user in people.all_people(session, school_id, role)
+            for line in lines
         ]
     header = ("EMAIL", "NAME", "ROLES", "STATUS", "PASSWORD", "PIN", "LOCKED")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

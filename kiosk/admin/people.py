@@ -83,16 +83,7 @@ def people_list() -> str:
         school_id = None
     db = webdb.session()
     now = now_utc()
-    rows = [
-        {
-            "user": user,
-            "roles": people.grant_labels(db, user.id),
-            "pin_locked": people.pin_locked(user, now),
-            "signin_locked": people.signin_locked(db, user, now),
-            "link_open": invitations.open_link(db, user.id, now) is not None,
-        }
-        for user in people.all_people(db, school_id, role or None)
-    ]
+    rows = people.overview(db, people.all_people(db, school_id, role or None), now)
     return render_template(
         "admin/people.html",
         rows=rows,

@@ -370,6 +370,55 @@ def unlock(session: Session, user: User) -> str | None:
     return key
 
 
+@dataclass(frozen=True)
+class Overview:
+    """One line of the people list."""
+
+    user: User
+    roles: list[str]
+    pin_locked: bool
+    signin_locked: bool
+    link_open: bool
+
+
+def overview(session: Session, users: list[User], now: datetime) -> list[Overview]:
+    """The people list's lines, in a few queries however many people there are."""
+    ids = [user.id for user in users]
+    roles: dict[int, list[str]] = {user_id: [] for user_id in ids}
+    for grant, school in session.execute(
+        select(RoleGrant, School)
+        .outerjoin(School, School.id == RoleGrant.school_id)
+        .where(RoleGrant.user_id.in_(ids))
+        .order_by(RoleGrant.school_id.is_not(None), School.name, RoleGrant.role)
+    ).all():
+        roles[grant.user_id].append(Grant(grant.role, school.name if school else None).label())
+    links = set(
+        session.scalars(
+            select(Invitation.user_id).where(
+                Invitation.user_id.in_(ids),
+                Invitation.used_at.is_(None),
+                Invitation.withdrawn_at.is_(None),
+                Invitation.expires_at > now,
+            )
+        )
+    )
+    keys = {throttle.email_key(user.email): user.id for user in users if user.email}
+    locked_out = {
+        keys[key]
+        for key in session.scalars(
+            select(SigninThrottle.key).where(
+                SigninThrottle.key.in_(list(keys)), SigninThrottle.locked_until > now
+            )
+        )
+    }
+    return [
+        Overview(
+            user, roles[user.id], pin_locked(user, now), user.id in locked_out, user.id in links
+        )
+        for user in users
+    ]
+
+
 def all_people(
     session: Session, school_id: int | None = None, role: str | None = None
 ) -> list[User]:
