@@ -532,3 +532,18 @@ def test_front_desk_staff_may_be_added_without_an_email_and_get_a_pin(
     with database(app).session_factory() as session:
         assert jo.id in {u.id for u in desk_staff(session, lincoln_id(app))}
     assert "admin.user.create" in audit_actions(app)
+
+
+def test_a_lockout_remembered_by_another_server_is_read_again_within_half_a_minute() -> None:
+    from kiosk.auth.throttle import KnownLockouts, Limit
+
+    known = KnownLockouts()
+    now = now_utc()
+    key = (Limit("k", 10),)
+    known.remember("k", now + timedelta(hours=1), now)
+    assert known.locked(key, now + timedelta(seconds=29))
+    # Past that, the database is asked again, where an unlock shows.
+    assert not known.locked(key, now + timedelta(seconds=31))
+    known.remember("k", now + timedelta(hours=1), now)
+    known.forget("k")
+    assert not known.locked(key, now)
