@@ -175,7 +175,7 @@ class InviteForm(FlaskForm):
 
 
 class GrantForm(FlaskForm):
-    role = SelectField("Role", choices=options(list(ROLE_LABELS.items())))
+    role = SelectField("Role", choices=options(list(ROLE_LABELS.items())), default="designee")
     school = SelectField("School", choices=options([("", "District-wide")]))
 
 
