@@ -24,7 +24,7 @@ from kiosk.admin.forms import (
     PinForm,
     grant_choices,
 )
-from kiosk.auth import invitations
+from kiosk.auth import invitations, passwords
 from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import ADMIN, current_user, requires
 from kiosk.clock import now_utc
@@ -34,7 +34,6 @@ from kiosk.models import ROLES, School, User
 from kiosk.protocol import people, roster
 from kiosk.protocol.people import ROLE_LABELS, Grant, Link
 from kiosk.protocol.setup import SetupError
-from kiosk.protocol.staff import hash_secret
 
 
 def _sentence(exc: Exception) -> str:
@@ -332,7 +331,7 @@ def person_pin(public_id: str) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _person_page(user, 422, pin_form=form)
     # Hashing is slow on purpose: done before the write lock is taken.
-    hashed = hash_secret(form.pin.data or "", current_app.config["PASSWORD_HASH"])
+    hashed = passwords.hash_password(form.pin.data or "")
     return _change(
         user,
         "user.pin_set",

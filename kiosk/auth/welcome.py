@@ -6,17 +6,16 @@ link gets a calm page and a 404."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, ValidationError
 from wtforms.validators import DataRequired, Length
 
 from kiosk import webdb
-from kiosk.auth import invitations
+from kiosk.auth import invitations, passwords
 from kiosk.auth.passwords import password_problem
 from kiosk.clock import now_utc
-from kiosk.protocol.staff import hash_secret
 
 bp = Blueprint("welcome", __name__)
 
@@ -56,7 +55,7 @@ def welcome(token: str) -> Response | str | tuple[str, int]:
             form.password.errors = [*form.password.errors, problem]
         else:
             # Slow on purpose: hashed before the write lock is taken.
-            hashed = hash_secret(password, current_app.config["PASSWORD_HASH"])
+            hashed = passwords.hash_password(password)
             with webdb.unit_of_work() as db:
                 # redeem() uses the link once: of two presses, one sets the password.
                 done = invitations.redeem(db, token, hashed, now_utc())

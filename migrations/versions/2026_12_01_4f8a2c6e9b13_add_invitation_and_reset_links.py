@@ -1,7 +1,7 @@
 """add invitation and password reset links
 
 Revision ID: 4f8a2c6e9b13
-Revises: e5d7a9c3b1f4
+Revises: 95191ce806eb
 Create Date: 2026-12-01 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "4f8a2c6e9b13"
-down_revision: str | Sequence[str] | None = "e5d7a9c3b1f4"
+down_revision: str | Sequence[str] | None = "95191ce806eb"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
