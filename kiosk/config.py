@@ -122,6 +122,12 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "ENROLLMENT_HOURS": _int(environ, "KIOSK_ENROLLMENT_HOURS", 72),
         # Invitation and password-reset links for people stay valid this many days, once.
         "INVITATION_DAYS": _int(environ, "KIOSK_INVITATION_DAYS", 7),
+        # A short enrollment code typed at the device lasts minutes; guesses from one address
+        # are refused after this many tries in KIOSK_SIGNIN_WINDOW_SECONDS.
+        "ENROLLMENT_CODE_MINUTES": _int(environ, "KIOSK_ENROLLMENT_CODE_MINUTES", 30),
+        "ENROLLMENT_CODE_TRIES": _int(environ, "KIOSK_ENROLLMENT_CODE_TRIES", 10),
+        # The admins are emailed when a kiosk has not checked in for this long in school hours.
+        "CHECKIN_ALERT_MINUTES": _int(environ, "KIOSK_CHECKIN_ALERT_MINUTES", 60),
         "DELIVERY_GIVE_UP_SECONDS": _int(environ, "KIOSK_DELIVERY_GIVE_UP_SECONDS", 600),
         "DELIVERY_BACKOFF_CAP_SECONDS": _float(environ, "KIOSK_DELIVERY_BACKOFF_CAP_SECONDS", 30.0),
         # Webhooks and the SMS gateway: explicit connect and read timeouts.

@@ -10,6 +10,11 @@ hooks here.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from flask import Flask
 
 from kiosk.notify import inprocess
@@ -18,18 +23,55 @@ from kiosk.notify.deliverer import Deliverer
 from kiosk.notify.links import Links
 from kiosk.notify.sending import policy_from_settings
 from kiosk.notify.worker import Hooks
-from kiosk.protocol import escalation
+from kiosk.protocol import checkins, escalation
 from kiosk.webdb import database
+
+log = logging.getLogger(__name__)
+
+# Quiet kiosks are looked for at most this often per process (the escalation round runs
+# every second).
+CHECKIN_ROUND_EVERY = timedelta(minutes=1)
+
+
+class Every:
+    """Run `work` at most once per `period` of the times it is given (a round's `now`)."""
+
+    def __init__(self, period: timedelta, work: Callable[[datetime], int]) -> None:
+        self.period = period
+        self.work = work
+        self._last: datetime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, now: datetime) -> int:
+        with self._lock:
+            if self._last is not None and self._last <= now < self._last + self.period:
+                return 0
+            self._last = now
+        try:
+            return self.work(now)
+        except Exception as exc:  # never in the way of escalation
+            log.error("kiosk check-in round failed (%s)", type(exc).__name__)
+            return 0
 
 
 def hooks_for(app: Flask) -> Hooks:
-    """The domain's escalation round and its rule for an alert that fails for good."""
+    """The domain's escalation round (and, beside it, the round that reports kiosks gone
+    quiet) and its rule for an alert that fails for good."""
     session_factory = database(app).session_factory
     links = Links.from_settings(app.config)
-    return Hooks(
-        escalate=lambda now: escalation.escalate_due(session_factory, links, now),
-        alert_failed=escalation.alert_failed,
+    base_url = str(app.config["BASE_URL"])
+    minutes = int(app.config["CHECKIN_ALERT_MINUTES"])
+    quiet_kiosks = Every(
+        CHECKIN_ROUND_EVERY,
+        lambda now: checkins.alert_silent_kiosks(session_factory, base_url, now, minutes),
     )
+
+    def escalate(now: datetime) -> int:
+        escalated = escalation.escalate_due(session_factory, links, now)
+        quiet_kiosks(now)
+        return escalated
+
+    return Hooks(escalate=escalate, alert_failed=escalation.alert_failed)
 
 
 def deliverer_for(app: Flask) -> Deliverer:

@@ -200,6 +200,26 @@
   }
   if (statusUrl && document.getElementById("alert-state")) { setTimeout(poll, pace); }
 
+  // The idle screen checks in about once a minute, so the district can tell a quiet kiosk
+  // from one that is off; when the device is no longer set up, or a request was started
+  // here, the page reloads to say so.
+  var idleUrl = body.getAttribute("data-idle-poll-url");
+  var idlePace = parseInt(body.getAttribute("data-idle-poll-ms") || "60000", 10);
+  function idlePoll() {
+    fetch(idleUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        // 403: this device is no longer (or not) a kiosk; the page says which.
+        if (response.status === 403) { window.location.assign("/desk/"); return null; }
+        return response.ok ? response.json() : null;
+      })
+      .then(function (data) {
+        if (data && data.open) { window.location.assign("/desk/"); }
+      })
+      .catch(function () { /* the next poll tries again */ })
+      .then(function () { setTimeout(idlePoll, idlePace); });
+  }
+  if (idleUrl && idlePace > 0) { setTimeout(idlePoll, idlePace); }
+
   // A gentle warning, never a block, when words about immigration status appear.
   var words = (body.getAttribute("data-status-words") || "").split("|").filter(Boolean);
   if (words.length) {

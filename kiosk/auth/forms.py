@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from kiosk.forms import CleanText
@@ -54,3 +54,21 @@ class AppCodeForm(FlaskForm):
         "The six-digit code the app shows now for this account.",
         numeric=True,
     )
+class EnrollCodeForm(FlaskForm):
+    """The short code typed at the device that will be the kiosk."""
+
+    code = StringField(
+        "Setup code",
+        description="8 letters and numbers, as shown on the district's kiosks page. "
+        "Upper or lower case, with or without the dash.",
+        validators=[DataRequired("Type the setup code."), Length(max=20), CleanText()],
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "autocorrect": "off",
+            "inputmode": "text",
+            "class": "code-input",
+        },
+    )
+    confirm = HiddenField()

@@ -181,3 +181,20 @@ def succeeded(session: Session, keys: tuple[Limit, ...]) -> None:
     if row is not None and row.failures > 0:
         row.failures -= 1
     session.flush()
+
+
+def address_limit(kind: str, address: str, allowed: int) -> tuple[Limit]:
+    """One client address's tries at something other than sign-in (kind names it: an
+    enrollment code, say), counted in the same table."""
+    return (Limit(_key(kind, address), allowed),)
+
+
+def forgive(session: Session, keys: tuple[Limit, ...]) -> None:
+    """Take back one counted try for each key: a right answer costs nothing."""
+    for limit in keys:
+        row = session.scalar(
+            select(SigninThrottle).where(SigninThrottle.key == limit.key).with_for_update()
+        )
+        if row is not None and row.failures > 0:
+            row.failures -= 1
+    session.flush()

@@ -26,9 +26,13 @@ from kiosk.auth.devices import (
     check_in,
     check_in_due,
     enroll,
+    enroll_by_code,
+    pending_code,
     pending_enrollment,
+    shown_code,
+    typed_code,
 )
-from kiosk.auth.forms import EmptyForm, LoginForm
+from kiosk.auth.forms import EmptyForm, EnrollCodeForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user, keep_signed_in
 from kiosk.auth.signin import first_factor_passed
 from kiosk.clock import now_utc
@@ -81,6 +85,64 @@ def enroll_device(token: str) -> Response | str | tuple[str, int]:
     _, secret = result
     response = redirect(url_for("desk.home"))
     _set_device_cookie(response, secret)
+    return response
+
+
+WRONG_CODE = (
+    "That code does not work now. Check each character, or ask for a new code: "
+    "a code works once, for a limited time."
+)
+
+
+def _code_limit() -> tuple[throttle.Limit]:
+    return throttle.address_limit(
+        "enroll-code", request.remote_addr or "", current_app.config["ENROLLMENT_CODE_TRIES"]
+    )
+
+
+def _code_page(form: EnrollCodeForm, status: int = 200) -> tuple[str, int]:
+    return render_template("auth/enroll_code.html", form=form), status
+
+
+@bp.route("/enroll", methods=["GET", "POST"])
+def enroll_by_typed_code() -> Response | str | tuple[str, int]:
+    """Set up a kiosk by typing its short code: the code first, then the same confirmation
+    as the link. Every try counts against the client address (guessing is refused after
+    ENROLLMENT_CODE_TRIES in the sign-in window); a right code is not counted."""
+    form = EnrollCodeForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return _code_page(form, 422 if form.errors else 200)
+    secret_key = current_app.config["SECRET_KEY"]
+    limit = _code_limit()
+    known = current_app.extensions.setdefault("enroll_code_lockouts", throttle.KnownLockouts())
+    window = timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
+    if throttle.refused(webdb.session(), limit, now_utc(), known):
+        return render_template("auth/enroll_code_wait.html", form=form), 429
+    with webdb.unit_of_work() as db:
+        allowed = throttle.attempt(db, limit, window, now_utc())
+    if not allowed:
+        return render_template("auth/enroll_code_wait.html", form=form), 429
+    if form.confirm.data != "yes":
+        kiosk = pending_code(webdb.session(), secret_key, form.code.data, now_utc())
+        if kiosk is None:
+            form.code.errors = [WRONG_CODE]
+            return _code_page(form, 404)
+        with webdb.unit_of_work() as db:
+            throttle.forgive(db, limit)
+        code = typed_code(form.code.data) or ""
+        return render_template(
+            "auth/enroll.html", form=form, school=kiosk.school, code=shown_code(code)
+        )
+    with webdb.unit_of_work() as db:
+        # Of two devices confirming one code at once, one enrolls and one is refused.
+        result = enroll_by_code(db, secret_key, form.code.data, now_utc())
+        if result is not None:
+            throttle.forgive(db, limit)
+    if result is None:
+        form.code.errors = [WRONG_CODE]
+        return _code_page(form, 404)
+    response = redirect(url_for("desk.home"))
+    _set_device_cookie(response, result[1])
     return response
 
 

@@ -84,6 +84,11 @@ def _late_input(error: ops.DeskClosedError) -> Response:
     return redirect(url_for("desk.home"))
 
 
+# The idle screen asks for news this often: it checks the kiosk in (so a quiet kiosk is
+# noticed, kiosk/protocol/checkins.py), and learns at once when the device is revoked.
+IDLE_POLL_MS = 60_000
+
+
 @bp.get("/")
 def home() -> Any:
     encounter = open_encounter()
@@ -94,7 +99,9 @@ def home() -> Any:
             nonce=secrets.token_urlsafe(16),
             start_token=start_token(current_app.config["SECRET_KEY"], kiosk.device_hash or ""),
         )
-        return render_template("desk/idle.html", form=form, school=kiosk.school)
+        return render_template(
+            "desk/idle.html", form=form, school=kiosk.school, idle_poll_ms=IDLE_POLL_MS
+        )
     if ops.is_stale(encounter, now_utc()):
         return _same_visit_page(encounter)
     return _start_page(encounter, _channel_form(encounter))

@@ -62,6 +62,12 @@ class Kiosk(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     # When the device was last used, to the minute (written at most once a minute).
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A short code to type at the device instead of opening the link: only a keyed hash is
+    # kept, and it lasts minutes, not days (see kiosk/auth/devices.py).
+    enrollment_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    enrollment_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the admins were last told this kiosk has gone quiet: once per silence.
+    silence_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     school: Mapped[School] = relationship()
 

@@ -152,3 +152,29 @@ def contact_problems(session: Session, now: datetime, limit_s: float) -> list[Co
             )
         )
     return sorted(problems, key=lambda p: (-p.oldest_age_s, p.contact_id))
+
+
+# A delivery failure this recent still counts against the alert path.
+RECENT_FAILURE = timedelta(minutes=15)
+
+
+def alert_path_healthy(
+    session: Session, now: datetime, limit_s: float, sender_channels: Iterable[str]
+) -> bool:
+    """One yes or no for a kiosk's self-check: nothing stalled, no contact's messages kept
+    waiting, a deliverer finished a round lately, and no alert failed in RECENT_FAILURE."""
+    state = delivery_state(session, now, limit_s, sender_channels)
+    if state.stalled or state.contacts:
+        return False
+    if state.heartbeat_age_s is None or state.heartbeat_age_s > limit_s:
+        return False
+    failed = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(("failed", "dead")),
+            OutboxMessage.kind.in_(ALERT_KINDS),
+            OutboxMessage.failed_at >= now - RECENT_FAILURE,
+        )
+    )
+    return not failed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kiosk.auth import devices
 from kiosk.models import (
     ROLES,
     Acknowledgement,
@@ -77,6 +79,53 @@ def all_kiosks(session: Session) -> list[Kiosk]:
             select(Kiosk).join(School, School.id == Kiosk.school_id).order_by(School.name, Kiosk.id)
         )
     )
+
+
+LABEL_LENGTH = 100
+
+
+def kiosk_name(value: str) -> str:
+    """A kiosk's name as the admins see it ("Front desk", "Main office, east door")."""
+    name = one_line(value, "the name")
+    if not name:
+        raise SetupError("give the kiosk a name, such as Front desk")
+    if len(name) > LABEL_LENGTH:
+        raise SetupError(f"the name must be at most {LABEL_LENGTH} characters")
+    return name
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A new kiosk and the two ways to set up its device: the link's token and a short code."""
+
+    kiosk: Kiosk
+    token: str
+    code: str
+
+
+def enroll_kiosk(
+    session: Session,
+    school: School,
+    name: str,
+    now: datetime,
+    *,
+    secret_key: str,
+    link_hours: int,
+    code_minutes: int,
+) -> Enrollment:
+    """Create a kiosk for the school with a one-time link and a short code; either sets up
+    one device, once."""
+    kiosk, token = devices.issue_enrollment(
+        session, school, now, link_hours, label=kiosk_name(name)
+    )
+    code = devices.issue_code(session, kiosk, secret_key, now, code_minutes)
+    return Enrollment(kiosk, token, code)
+
+
+def rename_kiosk(session: Session, kiosk: Kiosk, name: str) -> Kiosk:
+    kiosk.label = kiosk_name(name)
+    session.flush()
+    return kiosk
 
 
 def set_district(session: Session, name: str, phone: str) -> District:
