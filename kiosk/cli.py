@@ -24,7 +24,7 @@ from kiosk import db as database_module
 from kiosk.admin.changes import record_change
 from kiosk.audit import verify
 from kiosk.auth import invitations, passwords, second_factor
-from kiosk.auth.devices import issue_enrollment, revoke
+from kiosk.auth.devices import revoke, shown_code
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
@@ -696,16 +696,56 @@ def schools_hotline(phone: str | None, enabled: bool) -> None:
 
 @kiosks_cli.command("enroll")
 @click.option("--school", required=True, help="The school this kiosk serves.")
-@click.option("--label", default="Front desk")
+@click.option("--label", default="Front desk", help="The kiosk's name, such as Front desk.")
 def kiosks_enroll(school: str, label: str) -> None:
-    """Create a kiosk and print its one-time enrollment link."""
-    hours = current_app.config["ENROLLMENT_HOURS"]
-    with webdb.unit_of_work() as session:
-        kiosk, token = issue_enrollment(
-            session, find_school(session, school), now_utc(), hours, label=label
+    """Create a kiosk and print its one-time enrollment link and short code."""
+    config = current_app.config
+    with setting_up() as session:
+        enrollment = setup.enroll_kiosk(
+            session,
+            find_school(session, school),
+            label,
+            now_utc(),
+            secret_key=config["SECRET_KEY"],
+            link_hours=config["ENROLLMENT_HOURS"],
+            code_minutes=config["ENROLLMENT_CODE_MINUTES"],
         )
-        click.echo(enrollment_link(current_app.config["BASE_URL"], token))
-        click.echo(f"(valid for {hours} hours, once)")
+        kiosk = enrollment.kiosk
+        record_change(
+            session,
+            None,
+            "kiosk.enroll",
+            f"kiosk:{kiosk.public_id}",
+            None,
+            {"school": kiosk.school.name, "name": kiosk.label},
+        )
+    click.echo(enrollment_link(config["BASE_URL"], enrollment.token))
+    click.echo(f"(valid for {config['ENROLLMENT_HOURS']} hours, once)")
+    click.echo(
+        f"or type the code {shown_code(enrollment.code)} at {config['BASE_URL']}/enroll "
+        f"(valid for {config['ENROLLMENT_CODE_MINUTES']} minutes, once)"
+    )
+
+
+@kiosks_cli.command("rename")
+@click.argument("kiosk_ref", metavar="ID")
+@click.argument("name", metavar="NAME")
+def kiosks_rename(kiosk_ref: str, name: str) -> None:
+    """Rename a kiosk (by ID or public id), as the kiosks page and `kiosks list` show it."""
+    with setting_up() as session:
+        kiosk = setup.find_kiosk(session, kiosk_ref)
+        before = {"school": kiosk.school.name, "name": kiosk.label}
+        setup.rename_kiosk(session, kiosk, name)
+        record_change(
+            session,
+            None,
+            "kiosk.rename",
+            f"kiosk:{kiosk.public_id}",
+            before,
+            {"school": kiosk.school.name, "name": kiosk.label},
+        )
+        school, label = kiosk.school.name, kiosk.label
+    click.echo(f"kiosk {kiosk_ref} ({school}) is now named {label}")
 
 
 def _when(moment: datetime | None) -> str:

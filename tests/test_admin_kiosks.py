@@ -237,3 +237,29 @@ def test_two_devices_typing_one_code_at_once_one_is_set_up(
     assert [is_kiosk(d) for d in devices].count(True) == 1
     [row] = kiosk_rows(app)
     assert row.device_hash is not None and row.enrollment_code_hash is None
+
+
+def test_the_command_line_prints_the_code_and_renames(app: Flask, district: dict[str, Any]) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["kiosks", "enroll", "--school", LINCOLN, "--label", "Gym"])
+    assert result.exit_code == 0, result.output
+    assert len(re.findall(r"http://kiosk\.test/enroll/\S+", result.output)) == 1
+    code = re.search(
+        r"type the code ([A-Z0-9]{4}-[A-Z0-9]{4}) at http://kiosk\.test/enroll ", result.output
+    )
+    assert code, result.output
+    device = app.test_client()
+    assert LINCOLN in type_code(app, device, code.group(1)).get_data(as_text=True)
+    [row] = kiosk_rows(app)
+    renamed = runner.invoke(args=["kiosks", "rename", str(row.id), "Gym entrance"])
+    assert renamed.exit_code == 0, renamed.output
+    assert f"kiosk {row.id} ({LINCOLN}) is now named Gym entrance" in renamed.output
+    listed = runner.invoke(args=["kiosks", "list"]).output
+    assert "Gym entrance" in listed
+    refused = runner.invoke(args=["kiosks", "rename", str(row.id), "  "])
+    assert refused.exit_code != 0 and "give the kiosk a name" in refused.output
+    with database(app).session_factory() as session:
+        actors = session.scalars(
+            select(AuditEntry.actor).where(AuditEntry.action.like("admin.kiosk.%"))
+        ).all()
+        assert actors == ["cli", "cli"]
