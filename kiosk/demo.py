@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.auth.devices import issue_enrollment
+from kiosk.auth.devices import issue_code, issue_enrollment, shown_code
 from kiosk.auth.passwords import HashCost, cost_from, hash_password
 from kiosk.models import Contact, District, Kiosk, RoleGrant, School, User
 
 # A printed demo credential, used in demo mode only.
 DEMO_PASSWORD = "demo-password"  # noqa: S105  # nosec B105
+ADMIN_EMAIL = "admin@demo-district.example"
+ADMIN_NAME = "Demo Administrator"
 
 SCHOOLS = (
     {
@@ -42,23 +44,23 @@ def seed_or_report(session: Session, config: dict[str, Any], now: datetime) -> l
         seed(session, cost_from(config))
         lines.append("Demo district created (demo data only; nothing here is real).")
     lines += enrollment_lines(session, config, now)
-    lines += [
-        "",
-        "Office sign-in (any browser that is not a kiosk):",
-        f"  {config['BASE_URL']}/login",
-    ]
+    base = config["BASE_URL"]
+    lines += ["", "Office sign-in (any browser that is not a kiosk):", f"  {base}/login"]
     for school in SCHOOLS:
         name, email, _ = school["designee"]
-        lines.append(f"  {email}  password: {DEMO_PASSWORD}  ({name}, designee)")
-    lines.append(
-        f"  admin@demo-district.example  password: {DEMO_PASSWORD}  (administrator; sets up a"
-        " second factor with an authenticator app at first sign-in)"
-    )
-    lines.append(f"Demo mail log (alerts land here without SMTP): {config['BASE_URL']}/demo/mail")
-    lines.append(
-        "Front-desk PINs: "
-        + ", ".join(f"{name} {pin}" for school in SCHOOLS for name, pin in school["staff"])
-    )
+        lines.append(f"  {email}  password: {DEMO_PASSWORD}  ({name}, designee, {school['name']})")
+    lines += [
+        "",
+        f"Administration (schools, people, kiosks): {base}/admin/",
+        f"  {ADMIN_EMAIL}  password: {DEMO_PASSWORD}  ({ADMIN_NAME}; sets up a second factor",
+        "  with an authenticator app at first sign-in)",
+        "",
+        "Front-desk staff (they type their PIN at the kiosk after Notify):",
+    ]
+    for school in SCHOOLS:
+        people = ", ".join(f"{name} PIN {pin}" for name, pin in school["staff"])
+        lines.append(f"  {school['name']}: {people}")
+    lines += ["", f"Demo mail log (alerts land here without SMTP): {base}/demo/mail"]
     return lines
 
 
@@ -95,11 +97,7 @@ def seed(session: Session, cost: HashCost) -> None:
             session.add(user)
             session.flush()
             session.add(RoleGrant(user_id=user.id, role="front_desk", school_id=school.id))
-    admin = User(
-        display_name="Demo Administrator",
-        email="admin@demo-district.example",
-        password_hash=password,
-    )
+    admin = User(display_name=ADMIN_NAME, email=ADMIN_EMAIL, password_hash=password)
     session.add(admin)
     session.flush()
     session.add(RoleGrant(user_id=admin.id, role="admin", school_id=None))
@@ -108,7 +106,12 @@ def seed(session: Session, cost: HashCost) -> None:
 
 def enrollment_lines(session: Session, config: dict[str, Any], now: datetime) -> list[str]:
     """Give every school a kiosk link: renew unenrolled kiosks, or create one per school."""
-    lines = ["", "Kiosk enrollment links (open one on the device that will be the kiosk):"]
+    minutes = config["ENROLLMENT_CODE_MINUTES"]
+    lines = [
+        "",
+        "Kiosk enrollment links (open one on the device that will be the kiosk; a code "
+        f"works for {minutes} minutes):",
+    ]
     base = config["BASE_URL"]
     for school in session.scalars(select(School).order_by(School.id)):
         kiosks = session.scalars(
@@ -119,6 +122,8 @@ def enrollment_lines(session: Session, config: dict[str, Any], now: datetime) ->
             lines.append(f"  {school.name}: kiosk already enrolled")
             continue
         kiosk = waiting[0] if waiting else None
-        _, token = issue_enrollment(session, school, now, config["ENROLLMENT_HOURS"], kiosk)
+        kiosk, token = issue_enrollment(session, school, now, config["ENROLLMENT_HOURS"], kiosk)
+        code = issue_code(session, kiosk, config["SECRET_KEY"], now, minutes)
         lines.append(f"  {school.name}: {base}/enroll/{token}")
+        lines.append(f"    or type the code {shown_code(code)} at {base}/enroll")
     return lines

@@ -263,3 +263,15 @@ def test_the_command_line_prints_the_code_and_renames(app: Flask, district: dict
             select(AuditEntry.actor).where(AuditEntry.action.like("admin.kiosk.%"))
         ).all()
         assert actors == ["cli", "cli"]
+
+
+def test_make_run_prints_the_admin_sign_in_and_each_front_desk_person(make_app: Any) -> None:
+    app = make_app(DEMO=True)
+    output = app.test_cli_runner().invoke(args=["demo"]).output
+    assert "Administration (schools, people, kiosks): http://kiosk.test/admin/" in output
+    assert f"  {ADMIN}  password: demo-password  (Demo Administrator)" in output
+    assert "http://kiosk.test/login" in output
+    assert f"  {LINCOLN}: Pat Lee PIN 123456, Sam Ortiz PIN 234567" in output
+    assert "  Riverside Middle School: Chris Nguyen PIN 345678, Robin Shah PIN 456789" in output
+    # The printed sign-in works.
+    assert admin_client(app).get("/admin/kiosks").status_code == 200
