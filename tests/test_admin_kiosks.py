@@ -275,3 +275,29 @@ def test_make_run_prints_the_admin_sign_in_and_each_front_desk_person(make_app: 
     assert "  Riverside Middle School: Chris Nguyen PIN 345678, Robin Shah PIN 456789" in output
     # The printed sign-in works.
     assert admin_client(app).get("/admin/kiosks").status_code == 200
+
+
+def test_a_waiting_kiosk_gets_a_new_link_and_code_and_the_old_ones_stop(
+    app: Flask, district: dict[str, Any]
+) -> None:
+    admin = admin_client(app)
+    old_link, old_code = enroll_from_page(app, admin)
+    [row] = kiosk_rows(app)
+    token = csrf_token(admin, "/admin/kiosks")
+    page = admin.post(f"/admin/kiosks/{row.public_id}/renew", data={"csrf_token": token})
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    new_code, new_link = CODE.search(text), LINK.search(text)
+    assert new_code and new_link and new_code.group(1) != old_code
+    device = app.test_client()
+    assert device.get(old_link).status_code == 404
+    assert type_code(app, device, old_code).status_code == 404
+    assert type_code(app, device, new_code.group(1)).status_code == 200
+    assert confirm_code(device, new_code.group(1)).status_code == 302
+    assert is_kiosk(device)
+    # Set up now: no new link for it (revoke it and enroll a new one instead).
+    again = admin.post(
+        f"/admin/kiosks/{row.public_id}/renew", data={"csrf_token": token}, follow_redirects=True
+    )
+    assert "set up already" in again.get_data(as_text=True)
+    assert len(audit(app, "admin.kiosk.renew")) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select
@@ -67,11 +68,21 @@ def _rows(session: Session, now: datetime) -> list[KioskRow]:
                 enrolled=_when(kiosk.enrolled_at, zone_name, "Not yet"),
                 last_check_in=_when(kiosk.last_seen_at, zone_name, "Never"),
                 status=state,
-                status_word=STATUS_WORDS[state],
+                status_word=STATUS_WORDS[state] + _expired_note(kiosk, state, now),
                 silent=state == "active" and checkins.is_silent(kiosk, now, minutes),
             )
         )
     return rows
+
+
+def _expired_note(kiosk: Kiosk, state: str, now: datetime) -> str:
+    """A waiting kiosk whose link and code have both run out needs a new one."""
+    if state != "waiting":
+        return ""
+    times = (kiosk.enrollment_expires_at, kiosk.enrollment_code_expires_at)
+    if any(t is not None and t > now for t in times):
+        return ""
+    return " (link and code expired)"
 
 
 def _schools(session: Session) -> list[tuple[str, str]]:
@@ -123,31 +134,74 @@ def kiosks() -> str | tuple[str, int]:
                     None,
                     _facts(kiosk),
                 )
-                shown = {
-                    "name": kiosk.label,
-                    "school": school.name,
-                    "link_expires": _when(kiosk.enrollment_expires_at, school.timezone, ""),
-                    "code_expires": _when(kiosk.enrollment_code_expires_at, school.timezone, ""),
-                }
+                shown = _shown(enrollment)
         except setup.SetupError as exc:
             form.name.errors = [*form.name.errors, str(exc).capitalize() + "."]
         else:
-            return render_template(
-                "admin/kiosk_enrolled.html",
-                link=f"{config['BASE_URL']}/enroll/{enrollment.token}",
-                code=devices.shown_code(enrollment.code),
-                code_page=f"{config['BASE_URL']}/enroll",
-                link_hours=config["ENROLLMENT_HOURS"],
-                code_minutes=config["ENROLLMENT_CODE_MINUTES"],
-                **shown,
-            )
+            return render_template("admin/kiosk_enrolled.html", **shown)
     status = INVALID if form.errors else 200
     return render_template(
         "admin/kiosks.html",
         form=form,
+        renew_form=EmptyForm(formdata=None),
         rows=_rows(session, now_utc()),
         alert_minutes=current_app.config["CHECKIN_ALERT_MINUTES"],
     ), status
+
+
+def _shown(enrollment: setup.Enrollment) -> dict[str, Any]:
+    """What the page shows once: the link, the code, until when; read inside the unit of
+    work, shown after it."""
+    config = current_app.config
+    kiosk = enrollment.kiosk
+    zone_name = kiosk.school.timezone
+    return {
+        "name": kiosk.label,
+        "school": kiosk.school.name,
+        "link": f"{config['BASE_URL']}/enroll/{enrollment.token}",
+        "code": devices.shown_code(enrollment.code),
+        "code_page": f"{config['BASE_URL']}/enroll",
+        "link_hours": config["ENROLLMENT_HOURS"],
+        "code_minutes": config["ENROLLMENT_CODE_MINUTES"],
+        "link_expires": _when(kiosk.enrollment_expires_at, zone_name, ""),
+        "code_expires": _when(kiosk.enrollment_code_expires_at, zone_name, ""),
+    }
+
+
+@bp.post("/kiosks/<public_id>/renew")
+@requires(ADMIN)
+def kiosk_renew(public_id: str) -> Response | str:
+    """A new link and code for a kiosk still waiting for its device (the old ones stop)."""
+    kiosk = _kiosk(public_id)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.kiosks"))
+    config = current_app.config
+    try:
+        with webdb.unit_of_work() as db:
+            row = locked(db, Kiosk, kiosk.id)
+            assert row is not None
+            enrollment = setup.renew_enrollment(
+                db,
+                row,
+                now_utc(),
+                secret_key=config["SECRET_KEY"],
+                link_hours=config["ENROLLMENT_HOURS"],
+                code_minutes=config["ENROLLMENT_CODE_MINUTES"],
+            )
+            record_change(
+                db,
+                current_user(),
+                "kiosk.renew",
+                f"kiosk:{row.public_id}",
+                None,
+                {**_facts(row), "setup": "new link and code"},
+            )
+            shown = _shown(enrollment)
+    except setup.SetupError as exc:
+        flash(str(exc).capitalize() + ".", "warning")
+        return redirect(url_for("admin.kiosks"))
+    return render_template("admin/kiosk_enrolled.html", **shown)
 
 
 @bp.route("/kiosks/<public_id>/rename", methods=["GET", "POST"])

@@ -122,6 +122,25 @@ def enroll_kiosk(
     return Enrollment(kiosk, token, code)
 
 
+def renew_enrollment(
+    session: Session,
+    kiosk: Kiosk,
+    now: datetime,
+    *,
+    secret_key: str,
+    link_hours: int,
+    code_minutes: int,
+) -> Enrollment:
+    """A new link and code for a kiosk still waiting for its device; the old ones stop."""
+    if kiosk.revoked_at is not None:
+        raise SetupError("this kiosk is revoked: enroll a new one")
+    if kiosk.enrolled_at is not None:
+        raise SetupError("this kiosk is set up already: revoke it and enroll a new one")
+    kiosk, token = devices.issue_enrollment(session, kiosk.school, now, link_hours, kiosk)
+    code = devices.issue_code(session, kiosk, secret_key, now, code_minutes)
+    return Enrollment(kiosk, token, code)
+
+
 def rename_kiosk(session: Session, kiosk: Kiosk, name: str) -> Kiosk:
     kiosk.label = kiosk_name(name)
     session.flush()
