@@ -43,6 +43,7 @@ def test_enroll_by_code_check_rename_and_revoke(
     # A second browser: the device at the desk. A mistyped code first, kept and explained.
     device = new_context().new_page()
     console.watch(device)
+    device.clock.install()  # the idle screen's minute poll, without waiting a minute
     device.goto(server.base_url + "/enroll")
     expect(device.get_by_role("heading", name="Set up this device as a kiosk")).to_be_visible()
     assert_accessible(device)
@@ -88,11 +89,13 @@ def test_enroll_by_code_check_rename_and_revoke(
     admin.get_by_role("button", name="Revoke this kiosk").click()
     expect(admin.locator("tr", has_text=NAME + " desk")).to_contain_text("Revoked")
 
-    # The kiosk's next request says so.
-    device.reload()
+    # The idle kiosk's next poll (about a minute later) finds out, and the screen says so.
+    expect(device.locator("#start-button")).to_be_visible()
+    device.clock.run_for(61_000)
     expect(device.get_by_role("heading", name="This device is no longer set up")).to_be_visible()
+    expect(device.locator("#start-button")).to_have_count(0)
     # The refusals the pages were meant to answer with; nothing else (no script or CSP error).
-    expected = re.compile(r"/(enroll|desk/): Failed to load resource: .* status of 40[34]")
+    expected = re.compile(r"/(enroll|desk/|desk/status.json): Failed to load resource: .* 40[34]")
     assert [e for e in console.errors if not expected.search(e)] == []
 
 
