@@ -110,8 +110,11 @@ def enroll_by_code(
     found = pending_code(session, secret_key, typed, now)
     if found is None:
         return None
+    expected = found.enrollment_code_hash
+    # Decide on the row as it is now (locked() refreshes `found` itself): of two devices, the
+    # second finds the code already used.
     kiosk = locked(session, Kiosk, found.id)
-    if kiosk is None or kiosk.enrollment_code_hash != found.enrollment_code_hash:
+    if kiosk is None or expected is None or kiosk.enrollment_code_hash != expected:
         return None
     return kiosk, _bind_device(session, kiosk, now)
 
