@@ -20,9 +20,11 @@ from kiosk.models import OutboxMessage
 from kiosk.notify.channels import senders_from_settings
 from kiosk.notify.deliverer import Deliverer
 from kiosk.notify.sending import Policy
+from kiosk.protocol import checkins
 from kiosk.webdb import database
 from tests.conftest import SmtpSink, deliver, enroll_client, smtp_settings
 from tests.test_policy import LINCOLN, create_user, login
+from tests.test_races import together
 
 NEW_YORK = ZoneInfo("America/New_York")  # Lincoln's zone; hours 07:00-17:00, Monday-Friday
 ADMIN = "admin@demo-district.example"
@@ -156,4 +158,22 @@ def test_the_running_deliverer_reports_a_quiet_kiosk(
             assert smtp_server.received.wait(10.0)
         finally:
             deliverer.stop()
+    assert [str(m["To"]) for m in silence_mail(smtp_server)] == [ADMIN]
+
+
+def test_two_processes_checking_at_once_send_one_email_each_silence(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    app = make_app(**smtp_settings(smtp_server), CHECKIN_ALERT_MINUTES=60)
+    with moved_clock() as move:
+        move(at(1, 9, 0))
+        enroll_client(app, LINCOLN)
+        now = move(at(1, 10, 30))
+        factory = database(app).session_factory
+        told = together(
+            lambda: checkins.alert_silent_kiosks(factory, "http://kiosk.test", now, 60),
+            lambda: checkins.alert_silent_kiosks(factory, "http://kiosk.test", now, 60),
+        )
+        assert sorted(told) == [0, 1]
+        deliver(app, now)
     assert [str(m["To"]) for m in silence_mail(smtp_server)] == [ADMIN]
