@@ -18,7 +18,7 @@ from kiosk.db import writing
 from kiosk.demo import seed
 from kiosk.models import AuditEntry, Kiosk, School
 from kiosk.webdb import database
-from tests.conftest import csrf_token, tap_start
+from tests.conftest import CHEAP_COST, csrf_token, tap_start
 from tests.test_policy import LINCOLN, login
 from tests.test_races import together
 
@@ -162,7 +162,7 @@ def test_a_code_expires(app: Flask, district: dict[str, Any]) -> None:
 def test_guessing_codes_is_refused_after_a_few_tries(make_app: Any) -> None:
     app = make_app(ENROLLMENT_CODE_TRIES=3)
     with writing(), database(app).session_factory() as session, session.begin():
-        seed(session, app.config["PASSWORD_HASH"])
+        seed(session, CHEAP_COST)
     admin = admin_client(app)
     _, code = enroll_from_page(app, admin)
     guesser = app.test_client()
@@ -269,7 +269,7 @@ def test_make_run_prints_the_admin_sign_in_and_each_front_desk_person(make_app: 
     app = make_app(DEMO=True)
     output = app.test_cli_runner().invoke(args=["demo"]).output
     assert "Administration (schools, people, kiosks): http://kiosk.test/admin/" in output
-    assert f"  {ADMIN}  password: demo-password  (Demo Administrator)" in output
+    assert f"  {ADMIN}  password: demo-password  (Demo Administrator; sets up a second" in output
     assert "http://kiosk.test/login" in output
     assert f"  {LINCOLN}: Pat Lee PIN 123456, Sam Ortiz PIN 234567" in output
     assert "  Riverside Middle School: Chris Nguyen PIN 345678, Robin Shah PIN 456789" in output

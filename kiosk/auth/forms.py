@@ -54,6 +54,8 @@ class AppCodeForm(FlaskForm):
         "The six-digit code the app shows now for this account.",
         numeric=True,
     )
+
+
 class EnrollCodeForm(FlaskForm):
     """The short code typed at the device that will be the kiosk."""
 

@@ -1,7 +1,7 @@
 """enroll kiosks by short code and alert on silence
 
 Revision ID: 4b7e2c9d1a60
-Revises: e5d7a9c3b1f4
+Revises: 4f8a2c6e9b13
 Create Date: 2026-12-01 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "4b7e2c9d1a60"
-down_revision: str | Sequence[str] | None = "e5d7a9c3b1f4"
+down_revision: str | Sequence[str] | None = "4f8a2c6e9b13"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
