@@ -31,7 +31,7 @@ from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
 from kiosk.models import ROLES, Contact, School, User
 from kiosk.notify.links import Links
-from kiosk.protocol import people, roster, setup
+from kiosk.protocol import people, roster, scriptstore, setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.test_alerts import send_test_alert
 from kiosk.vocabulary import OFFSITE_PLACES
@@ -45,6 +45,7 @@ schools_cli = AppGroup("schools", help="The district and its schools.")
 contacts_cli = AppGroup("contacts", help="Who is alerted for a school, at which level.")
 audit_cli = AppGroup("audit", help="The hash-chained audit log.")
 alerts_cli = AppGroup("alerts", help="Test alerts: check a school's routing end to end.")
+scripts_cli = AppGroup("scripts", help="Script versions and counsel's approval.")
 
 
 def init_app(app: Flask) -> None:
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
         contacts_cli,
         audit_cli,
         alerts_cli,
+        scripts_cli,
     ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
@@ -857,3 +859,113 @@ def audit_verify() -> None:
             f"({result.checked} entries before it verified)"
         )
     click.echo(f"audit chain verified: {result.checked} entries")
+
+
+@contextlib.contextmanager
+def scripting() -> Iterator[Session]:
+    """One unit of work for a scripts command; a refusal is one line on stderr."""
+    try:
+        with webdb.unit_of_work() as session:
+            yield session
+    except scriptstore.ScriptError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@scripts_cli.command("list")
+def scripts_list() -> None:
+    """List every version, newest first: status, approval, review date, and the one in use."""
+    today = now_utc().date()
+    with webdb.database().session_factory() as session:
+        in_use = scriptstore.in_use(session)
+        rows = [
+            (
+                str(v.id),
+                v.status + (" (review overdue)" if scriptstore.review_overdue(v, today) else ""),
+                "in use" if in_use is not None and v.id == in_use.id else "",
+                v.label,
+                v.author,
+                _when(v.created_at),
+                f"{v.approved_by}, {_when(v.approved_at)}" if v.approved_at else "-",
+                v.review_due.isoformat() if v.review_due else "-",
+            )
+            for v in scriptstore.all_versions(session)
+        ]
+    if not rows:
+        click.echo("no script versions yet (db upgrade stores the shipped draft)")
+        return
+    header = ("ID", "STATUS", "DESKS", "LABEL", "AUTHOR", "CREATED", "APPROVED", "REVIEW DUE")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@scripts_cli.command("show")
+@click.argument("version_id", metavar="ID", type=int)
+def scripts_show(version_id: int) -> None:
+    """Print a version's pack as JSON (what `scripts import` takes back as a new draft)."""
+    with webdb.database().session_factory() as session:
+        try:
+            version = scriptstore.find_version(session, version_id)
+        except scriptstore.ScriptError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(scriptstore.pack_text(version), nl=False)
+
+
+@scripts_cli.command("import")
+@click.argument("path", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@click.option("--based-on", type=int, default=None, help="The version this one started from.")
+def scripts_import(path: Any, based_on: int | None) -> None:
+    """Store a JSON pack file as a new draft version; counsel approves it separately."""
+    try:
+        data = scriptstore.parse_pack_text(path.read())
+    except scriptstore.ScriptError as exc:
+        raise click.ClickException(f"{path.name}: {exc}") from exc
+    with scripting() as session:
+        version = scriptstore.store_draft(
+            session, scriptstore.NewVersion(data, "command line", based_on), now_utc()
+        )
+        record_change(
+            session,
+            None,
+            "script.create",
+            f"script_version:{version.id}",
+            None,
+            scriptstore.as_record(version),
+        )
+        version_id = version.id
+    click.echo(f"stored version {version_id} (draft; desks show it once counsel approves it)")
+
+
+@scripts_cli.command("approve")
+@click.argument("version_id", metavar="ID", type=int)
+@click.option("--by", "email", required=True, help="The email of a district-wide counsel account.")
+@click.option(
+    "--review-due",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="YYYY-MM-DD; one year from today if left out.",
+)
+def scripts_approve(version_id: int, email: str, review_due: datetime | None) -> None:
+    """Record counsel's approval of a draft: every new encounter shows it from now on."""
+    now = now_utc()
+    due = review_due.date() if review_due else scriptstore.default_review_due(now.date())
+    with scripting() as session:
+        counsel = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if counsel is None:
+            raise scriptstore.ScriptError(f"no account with the email {email!r}")
+        version = scriptstore.approve(session, version_id, counsel, due, now)
+        record_change(
+            session,
+            None,
+            "script.approve",
+            f"script_version:{version.id}",
+            {"status": scriptstore.DRAFT},
+            {
+                "status": scriptstore.APPROVED,
+                "approved_by": f"user:{counsel.public_id}",
+                "review_due": due.isoformat(),
+            },
+        )
+    click.echo(f"approved version {version_id}; review due {due.isoformat()}")

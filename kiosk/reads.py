@@ -23,7 +23,7 @@ from kiosk.models import (
 )
 from kiosk.protocol.documents import DOC_LABELS, DOC_MEANING, DocType
 from kiosk.protocol.encounters import facts_for
-from kiosk.protocol.scripts import STEPS, Block, ScriptPack
+from kiosk.protocol.scripts import STEPS, Block, Facts, ScriptPack
 from kiosk.protocol.scriptstore import pack_by_id
 from kiosk.protocol.state import is_active
 
@@ -193,8 +193,11 @@ def panel_situation(session: Session, encounter: Encounter, step: str) -> str:
 
 def desk_panel(session: Session, encounter: Encounter, step: str) -> dict[str, Any]:
     """The "Now" panel: the most urgent situation's lines, unfolded; the others folded."""
-    pack = _pack(session, encounter)
-    facts = facts_for(encounter)
+    return panel_data(_pack(session, encounter), step, facts_for(encounter))
+
+
+def panel_data(pack: ScriptPack, step: str, facts: Facts) -> dict[str, Any]:
+    """The "Now" panel of a pack for these facts (the desk's, and the scripts preview's)."""
     panel = pack.panel(step, facts)
     own = pack.step_block(step, facts)
     return {

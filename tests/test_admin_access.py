@@ -23,7 +23,16 @@ ROLES = ("anonymous", "front_desk", "designee", "counsel", "reviewer", "admin")
 ADMIN_ONLY = dict.fromkeys(ROLES, FORBIDDEN) | {"anonymous": SIGN_IN, "admin": OK}
 
 # Routes whose answers differ from ADMIN_ONLY, by (endpoint, method).
-EXCEPTIONS: dict[tuple[str, str], dict[str, str]] = {}
+# Script versions: everyone who reads records may read them (a record links to the version it
+# showed); counsel approves, and counsel or an admin may take up the shipped pack as a draft.
+SCRIPT_READERS = ADMIN_ONLY | {r: OK for r in ("designee", "counsel", "reviewer")}
+EXCEPTIONS: dict[tuple[str, str], dict[str, str]] = {
+    ("admin.scripts", "GET"): SCRIPT_READERS,
+    ("admin.script", "GET"): SCRIPT_READERS,
+    ("admin.script_preview", "GET"): SCRIPT_READERS,
+    ("admin.script_approve", "POST"): ADMIN_ONLY | {"admin": FORBIDDEN, "counsel": OK},
+    ("admin.scripts_shipped_draft", "POST"): ADMIN_ONLY | {"counsel": OK},
+}
 
 # A value for each URL variable an admin route may take; the walk fills them in.
 SAMPLE_ARGS = {"public_id": "0" * 32, "token": "x" * 20, "id": "1", "number": "1"}

@@ -130,10 +130,26 @@ def test_every_action_names_only_known_roles() -> None:
 @pytest.mark.parametrize(
     ("role", "school", "allowed"),
     [
-        ("designee", LINCOLN, {"office", "account", "encounter.*", "outbox.*", "delivery.details"}),
-        ("counsel", None, {"office", "account", "encounter.*"}),
-        ("reviewer", None, {"office", "account", "encounter.read"}),
-        ("admin", None, {"office", "account", "outbox.*", "delivery.details", "admin"}),
+        (
+            "designee",
+            LINCOLN,
+            {"office", "account", "encounter.*", "outbox.*", "delivery.details", "script.read"},
+        ),
+        ("counsel", None, {"office", "account", "encounter.*", "script.*"}),
+        ("reviewer", None, {"office", "account", "encounter.read", "script.read"}),
+        (
+            "admin",
+            None,
+            {
+                "office",
+                "account",
+                "outbox.*",
+                "delivery.details",
+                "admin",
+                "script.read",
+                "script.draft",
+            },
+        ),
         ("front_desk", LINCOLN, set()),
     ],
 )

@@ -11,7 +11,15 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Importing the view modules attaches their routes to the blueprint.
-    from kiosk.admin import kiosks, people, routing, schools, test_alerts, views  # noqa: F401
+    from kiosk.admin import (  # noqa: F401
+        kiosks,
+        people,
+        routing,
+        schools,
+        scripts,
+        test_alerts,
+        views,
+    )
     from kiosk.admin.blueprint import bp
 
     app.register_blueprint(bp)

@@ -120,6 +120,11 @@ ACTIONS: dict[str, frozenset[str]] = {
     "outbox.retry": frozenset({"designee", "admin"}),
     "delivery.details": frozenset({"designee", "admin"}),
     ADMIN: frozenset({"admin"}),
+    # Script versions: their words are no record content. Those who read records can read
+    # the version an encounter showed; admins edit (ADMIN); counsel approves.
+    "script.read": frozenset({"designee", "counsel", "reviewer", "admin"}),
+    "script.draft": frozenset({"counsel", "admin"}),  # take up the shipped pack as a draft
+    "script.approve": frozenset({"counsel"}),
 }
 
 # Roles, for any school, that may not sign in with a password alone: counsel and admins

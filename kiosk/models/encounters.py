@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from kiosk.clock import now_utc
@@ -14,7 +23,9 @@ from kiosk.models.sealed import SealedText, register
 
 
 class ScriptVersion(Base):
-    """One version of the script pack, stored whole; encounters point at the one shown."""
+    """One version of the script pack, stored whole and never edited; encounters point at the
+    one shown. Desks show the version counsel approved last (the active one), or the shipped
+    draft while none is approved."""
 
     __tablename__ = "script_versions"
 
@@ -26,6 +37,15 @@ class ScriptVersion(Base):
     author: Mapped[str] = mapped_column(String(120), default="")
     approved_by: Mapped[str | None] = mapped_column(String(120))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The counsel account that approved it (approved_by keeps the name as it was then).
+    approved_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When counsel means to look at it again; the scripts page flags it once passed.
+    review_due: Mapped[date | None] = mapped_column(Date)
+    # The version an edit started from, if any.
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("script_versions.id"))
+    # The shipped pack's sha256 when this version was approved: a newer release's pack is
+    # offered to counsel as a difference, never put in its place.
+    shipped_sha: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 

@@ -100,6 +100,26 @@ def request_kinds(encounter: Encounter) -> list[str]:
     return [k for k in encounter.request_kinds.split(",") if k]
 
 
+def script_approval(encounter: Encounter, version: ScriptVersion | None) -> str:
+    """Whether counsel had approved the version this encounter showed, when it began.
+
+    An encounter keeps the version it started with, even if counsel approves another (or
+    this one) while it is open, so the words follow that version, not the one in use now.
+    """
+    if version is None:
+        return ""
+    zone_name = encounter.school.timezone
+    if version.approved_at is None:
+        return "not yet approved by the district's counsel"
+    when = local(version.approved_at, zone_name).strftime("%Y-%m-%d")
+    if version.approved_at > encounter.started_at:
+        return (
+            "not yet approved by the district's counsel when this encounter began "
+            f"(approved on {when})"
+        )
+    return f"approved by the district's counsel ({version.approved_by}, {when})"
+
+
 def record_context(encounter: Encounter) -> dict[str, Any]:
     db = webdb.session()
     version = db.get(ScriptVersion, encounter.script_version_id)
@@ -113,6 +133,8 @@ def record_context(encounter: Encounter) -> dict[str, Any]:
         "outcomes": dict(OUTCOMES),
         "parent_sought": "adult" in request_kinds(encounter),
         "pack": pack_for(version) if version else None,
+        "script_version": version,
+        "script_approval": script_approval(encounter, version),
         "script_preview": script_preview(encounter),
         "desk_messages": db.scalars(
             select(DeskMessage)

@@ -332,3 +332,27 @@ def _lines(value: object, what: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError(f"{what} must be a list of lines")
     return tuple(_text(line, f"{what} line {n + 1}") for n, line in enumerate(value))
+
+
+# Facts that reach each situation, for previewing a pack without an encounter.
+_SAMPLE: dict[str, dict[str, Any]] = {
+    "exigency": {"exigency": True},
+    "entry_without_consent": {"entered_without_consent": True},
+    "warrant_person": {
+        "document": DocType.JUDICIAL_WARRANT.value,
+        "document_names_person": True,
+    },
+    "parent_sought": {"request_kinds": frozenset({"adult"})},
+    "consent_claimed": {"consent_claimed": True},
+    **{f"doc:{doc.value}": {"document": doc.value} for doc in DocType},
+    **{channel: {"channel": channel} for channel in ("phone", "email", "letter", "offsite")},
+    **{situation: {"request_kinds": frozenset({kind})} for kind, situation in _SOUGHT},
+    "default": {},
+}
+
+
+def sample_facts(situation: str) -> Facts:
+    """Return facts that reach the situation (and nothing more urgent), for a preview."""
+    if situation not in SITUATIONS:
+        raise ValueError(f"unknown situation {situation!r}")
+    return Facts(**_SAMPLE[situation])
