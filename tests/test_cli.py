@@ -353,3 +353,57 @@ def test_people_are_invited_listed_granted_disabled_and_imported_from_the_comman
     assert result.exit_code != 0
     assert "line 2: error: Counsel is district-wide" in result.output
     assert "nothing was written" in result.output
+def test_scripts_list_show_import_and_approve(app: Flask, district: Any, tmp_path: Any) -> None:
+    import json
+    from datetime import date, timedelta
+
+    from kiosk.models import AuditEntry, ScriptVersion
+    from kiosk.protocol import scriptstore
+    from tests.test_policy import create_user
+
+    scriptstore._packs_by_id.clear()
+    listing = run(app, "scripts", "list")
+    assert listing.exit_code == 0, listing.output
+    assert re.search(r"^1\s+draft\s+in use\s+Default script pack", listing.output, re.MULTILINE)
+    shown = run(app, "scripts", "show", "1")
+    assert shown.exit_code == 0
+    data = json.loads(shown.output)
+    assert data["status"] == "draft" and data["blocks"]
+    assert "no script version 9" in run(app, "scripts", "show", "9").output
+
+    # A file with a problem is refused with the reason, and nothing is stored.
+    data["blocks"][0]["say"] = "You have to comply."
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    result = run(app, "scripts", "import", str(bad))
+    assert result.exit_code != 0 and 'the word "comply" is not allowed' in result.output
+    data["blocks"][0]["say"] = "Please wait here. The district office is being contacted."
+    good = tmp_path / "pack.json"
+    good.write_text(json.dumps(data), encoding="utf-8")
+    result = run(app, "scripts", "import", str(good))
+    assert result.exit_code == 0, result.output
+    assert "stored version 2 (draft" in result.output
+    assert "already stored as version 2" in run(app, "scripts", "import", str(good)).output
+
+    # Only a district-wide counsel account approves.
+    due = (date.today() + timedelta(days=30)).isoformat()
+    result = run(app, "scripts", "approve", "2", "--by", "admin@demo-district.example")
+    assert result.exit_code != 0 and "only a district-wide counsel account" in result.output
+    create_user(app, "counsel@district.test", "counsel")
+    args = ["scripts", "approve", "2", "--by", "counsel@district.test", "--review-due", due]
+    result = run(app, *args)
+    assert result.exit_code == 0, result.output
+    assert f"approved version 2; review due {due}" in result.output
+    assert "already approved" in run(app, *args).output
+    listing = run(app, "scripts", "list").output
+    assert re.search(rf"^2\s+approved\s+in use\s+.*Test counsel.*{due}", listing, re.MULTILINE)
+    with database(app).session_factory() as session:
+        version = session.get(ScriptVersion, 2)
+        assert version is not None and version.status == "approved" and version.active
+        actions = [
+            (e.actor, e.action)
+            for e in session.scalars(select(AuditEntry).order_by(AuditEntry.seq))
+            if e.action.startswith("admin.script.")
+        ]
+    assert actions == [("cli", "admin.script.create"), ("cli", "admin.script.approve")]
+    scriptstore._packs_by_id.clear()

@@ -148,7 +148,23 @@ def pack_text(version: ScriptVersion) -> str:
     """A version's pack as readable JSON, the starting point of an edit."""
     data = json.loads(version.content)
     data["status"] = DRAFT
+    # Stored with sorted keys; shown in the order people read a pack. Values are untouched,
+    # so saving it unchanged is recognised as the same words.
+    data = _ordered(data, ("label", "status", "notice", "blocks"))
+    data["blocks"] = [
+        _ordered(block, ("step", "situation", "priority", "say", "do", "never"))
+        if isinstance(block, dict)
+        else block
+        for block in data.get("blocks") or []
+    ]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _ordered(data: dict[str, Any], first: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        **{key: data[key] for key in first if key in data},
+        **{key: value for key, value in data.items() if key not in first},
+    }
 
 
 @dataclass(frozen=True)
