@@ -80,22 +80,49 @@ def textarea(page: str) -> str:
     return unescape(found.group(1)).lstrip("\r\n")
 
 
-def with_start_words(text: str, say: str) -> str:
-    """The pack text with the start screen's default "say" line replaced."""
-    data = json.loads(text)
-    for block in data["blocks"]:
-        if (block["step"], block["situation"]) == ("start", "default"):
-            block["say"] = say
-    return json.dumps(data, indent=2)
+def stored_pack(app: Flask, version_id: int) -> dict[str, Any]:
+    with database(app).session_factory() as session:
+        version = session.get(ScriptVersion, version_id)
+        assert version is not None
+        return json.loads(version.content)
+
+
+def block_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What the block editor posts for a pack: each block's fields, as a browser sends them."""
+    fields: dict[str, Any] = {"label": data["label"], "notice": data["notice"]}
+    for index, block in enumerate(data["blocks"]):
+        prefix = f"blocks-{index}-"
+        fields[prefix + "step"] = block["step"]
+        fields[prefix + "situation"] = block["situation"]
+        fields[prefix + "priority"] = str(block.get("priority", ""))
+        fields[prefix + "say"] = block["say"]
+        fields[prefix + "do"] = "\n".join(block["do"])
+        fields[prefix + "never"] = "\n".join(block["never"])
+    return fields
+
+
+def start_index(data: dict[str, Any]) -> int:
+    """Where the start screen's default block is in the pack."""
+    return next(
+        i
+        for i, b in enumerate(data["blocks"])
+        if (b["step"], b["situation"]) == ("start", "default")
+    )
+
+
+def post_blocks(client: FlaskClient, version_id: int, fields: dict[str, Any]) -> Any:
+    path = f"/admin/scripts/{version_id}/edit"
+    token = csrf_token(client, path)
+    return client.post(path, data={"csrf_token": token, "action": "save", **fields})
 
 
 def edit(client: FlaskClient, version_id: int, say: str = NEW_WORDS) -> Any:
-    page = client.get(f"/admin/scripts/{version_id}/edit").get_data(as_text=True)
-    token = csrf_token(client, f"/admin/scripts/{version_id}/edit")
-    return client.post(
-        f"/admin/scripts/{version_id}/edit",
-        data={"csrf_token": token, "content": with_start_words(textarea(page), say)},
-    )
+    """Change the start screen's default "say" line in the block editor and save."""
+    app = client.application
+    data = stored_pack(app, version_id)
+    fields = block_fields(data)
+    fields[f"blocks-{start_index(data)}-say"] = say
+    return post_blocks(client, version_id, fields)
 
 
 def approve(client: FlaskClient, version_id: int, due: date | None = None) -> Any:
@@ -150,36 +177,99 @@ def test_an_edit_is_a_new_draft_and_the_old_version_is_kept(
         ("One. Two. Three.", "at most two sentences"),
     ],
 )
-def test_a_pack_with_a_problem_comes_back_as_typed_with_the_reason(
+def test_a_block_with_a_problem_comes_back_as_typed_with_the_reason_beside_it(
     app: Flask, admin: FlaskClient, say: str, error: str
 ) -> None:
     response = edit(admin, 1, say)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert '<p class="error" id="content-error">' in page and error in page
-    assert say in textarea(page)
+    index = start_index(stored_pack(app, 1))
+    beside = re.search(rf'<p class="error" id="blocks-{index}-say-error">([^<]*)</p>', page)
+    assert beside and error in beside.group(1)
+    assert f'value="{escape(say)}"' in page
     assert len(versions(app)) == 1
+
+
+def test_blocks_are_added_and_removed_and_every_step_keeps_its_default(
+    app: Flask, admin: FlaskClient
+) -> None:
+    data = stored_pack(app, 1)
+    assert ("staff", "letter") not in [(b["step"], b["situation"]) for b in data["blocks"]]
+    fields = block_fields(data)
+    # "Add a block" brings the page back, as typed, with an empty block open; nothing saved.
+    fields[f"blocks-{start_index(data)}-say"] = NEW_WORDS
+    token = csrf_token(admin, "/admin/scripts/1/edit")
+    response = admin.post(
+        "/admin/scripts/1/edit", data={"csrf_token": token, "action": "add", **fields}
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    count = len(data["blocks"])
+    assert f'id="blocks-{count}-say"' in page and escape(NEW_WORDS) in page
+    assert len(versions(app)) == 1
+    # The new block's words and a removal are saved together.
+    fields.update(
+        {
+            f"blocks-{count}-step": "staff",
+            f"blocks-{count}-situation": "letter",
+            f"blocks-{count}-priority": "35",
+            f"blocks-{count}-say": "Thank you. The district office will answer in writing.",
+            f"blocks-{count}-do": "Keep the letter and its envelope.\n\nNote when it came.",
+            f"blocks-{count}-never": "",
+        }
+    )
+    removed = next(
+        i for i, b in enumerate(data["blocks"]) if (b["step"], b["situation"]) == ("start", "phone")
+    )
+    fields[f"blocks-{removed}-remove"] = "y"
+    response = post_blocks(admin, 1, fields)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    saved = stored_pack(app, 2)
+    keys = [(b["step"], b["situation"]) for b in saved["blocks"]]
+    assert ("start", "phone") not in keys and ("staff", "letter") in keys
+    letter = saved["blocks"][keys.index(("staff", "letter"))]
+    assert letter["do"] == ["Keep the letter and its envelope.", "Note when it came."]
+    assert letter["priority"] == 35 and letter["never"] == []
+    # Removing a step's default block is refused, with the reason, and nothing is saved.
+    fields = block_fields(data)
+    fields[f"blocks-{start_index(data)}-remove"] = "y"
+    response = post_blocks(admin, 1, fields)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "no default block for step(s): start" in page
+    assert len(versions(app)) == 2
 
 
 def test_text_that_is_not_json_is_kept_with_where_it_went_wrong(
     app: Flask, admin: FlaskClient
 ) -> None:
-    token = csrf_token(admin, "/admin/scripts/1/edit")
+    token = csrf_token(admin, "/admin/scripts/1/edit/json")
     typed = '{"label": "Pack", "blocks": [}'
-    response = admin.post("/admin/scripts/1/edit", data={"csrf_token": token, "content": typed})
+    response = admin.post(
+        "/admin/scripts/1/edit/json", data={"csrf_token": token, "content": typed}
+    )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "not valid JSON" in page and "line 1" in page
     assert textarea(page) == typed
     # The same words again are not a new version.
-    same = admin.get("/admin/scripts/1/edit").get_data(as_text=True)
+    same = admin.get("/admin/scripts/1/edit/json").get_data(as_text=True)
     response = admin.post(
-        "/admin/scripts/1/edit",
+        "/admin/scripts/1/edit/json",
         data={"csrf_token": token, "content": textarea(same)},
     )
     assert response.status_code == 422
     assert "already stored as version 1" in response.get_data(as_text=True)
-    assert len(versions(app)) == 1
+    # A pack changed as JSON is a new draft like any other.
+    changed = json.loads(textarea(same))
+    changed["blocks"][start_index(changed)]["say"] = NEW_WORDS
+    response = admin.post(
+        "/admin/scripts/1/edit/json",
+        data={"csrf_token": token, "content": json.dumps(changed)},
+    )
+    assert response.status_code == 302
+    assert [v.status for v in versions(app)] == ["draft", "draft"]
+    assert stored_pack(app, 2)["blocks"][start_index(changed)]["say"] == NEW_WORDS
 
 
 def test_counsel_approves_and_new_encounters_show_the_approved_words(

@@ -7,14 +7,23 @@ kiosk.protocol.scriptstore, shared with the command line."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from kiosk import reads, webdb
 from kiosk.admin.blueprint import bp
 from kiosk.admin.changes import record_change
-from kiosk.admin.script_forms import ApproveForm, PackForm, PreviewForm, ShippedDraftForm
+from kiosk.admin.script_forms import (
+    STEP_WORDS,
+    ApproveForm,
+    BlocksForm,
+    PackForm,
+    PreviewForm,
+    ShippedDraftForm,
+)
 from kiosk.auth.policy import ADMIN, current_user, may, requires
 from kiosk.clock import now_utc
 from kiosk.models import ScriptVersion, User
@@ -95,36 +104,79 @@ def script(id: int) -> Any:
     return _version_page(version, form)
 
 
+def _save_draft(start: ScriptVersion, data: dict[str, Any]) -> int:
+    """Store the edited pack as a new draft started from `start`; record it; return its id."""
+    user = _user()
+    with webdb.unit_of_work() as db:
+        version = store.store_draft(
+            db, store.NewVersion(data, user.display_name, start.id), now_utc()
+        )
+        record_change(db, user, "script.create", _subject(version), None, store.as_record(version))
+        return version.id
+
+
+def _saved(new_id: int) -> Response:
+    flash(
+        f"Saved as version {new_id}, a draft. Desks keep showing the version in use "
+        "until counsel approves this one.",
+        "info",
+    )
+    return redirect(url_for("admin.script", id=new_id))
+
+
 @bp.route("/scripts/<int:id>/edit", methods=["GET", "POST"])
 @requires(ADMIN)
 def script_edit(id: int) -> Any:
+    """The block editor: each block's words in its own fields; add and remove blocks."""
+    start = _version(id)
+    if request.method == "GET":
+        form = BlocksForm.from_data(json.loads(store.pack_text(start)))
+    else:
+        form = BlocksForm()
+        if request.form.get("action") == "add":
+            # Nothing is saved: the page comes back as typed, with an empty block at the end.
+            form.blocks.append_entry()
+            return _editor(start, form, opened=len(form.blocks) - 1)
+        if form.validate_on_submit():
+            assert form.parsed is not None
+            try:
+                return _saved(_save_draft(start, form.parsed))
+            except store.ScriptError as exc:
+                form.pack_error = str(exc)
+        return _editor(start, form, status=INVALID)
+    return _editor(start, form)
+
+
+def _editor(start: ScriptVersion, form: BlocksForm, status: int = 200, opened: int = -1) -> Any:
+    return (
+        render_template(
+            "admin/script_edit.html",
+            version=start,
+            form=form,
+            opened=opened,
+            step_words=STEP_WORDS,
+            situation_labels=SITUATION_LABELS,
+        ),
+        status,
+    )
+
+
+@bp.route("/scripts/<int:id>/edit/json", methods=["GET", "POST"])
+@requires(ADMIN)
+def script_edit_json(id: int) -> Any:
+    """The whole pack as JSON, for moving a pack between systems or changing many blocks."""
     start = _version(id)
     form = PackForm()
     if request.method == "GET":
         form.content.data = store.pack_text(start)
     elif form.validate_on_submit():
         assert form.parsed is not None
-        user = _user()
         try:
-            with webdb.unit_of_work() as db:
-                version = store.store_draft(
-                    db, store.NewVersion(form.parsed, user.display_name, start.id), now_utc()
-                )
-                record_change(
-                    db, user, "script.create", _subject(version), None, store.as_record(version)
-                )
-                new_id = version.id
+            return _saved(_save_draft(start, form.parsed))
         except store.ScriptError as exc:
             form.content.errors = [str(exc)]
-        else:
-            flash(
-                f"Saved as version {new_id}, a draft. Desks keep showing the version in use "
-                "until counsel approves this one.",
-                "info",
-            )
-            return redirect(url_for("admin.script", id=new_id))
     status = INVALID if form.errors else 200
-    return render_template("admin/script_edit.html", version=start, form=form), status
+    return render_template("admin/script_edit_json.html", version=start, form=form), status
 
 
 @bp.post("/scripts/<int:id>/approve")

@@ -87,6 +87,7 @@ SITUATION_LABELS: dict[str, str] = {
 # must do what an agent asks. Matches comply, complies, complied, complying,
 # compliance, compliant, noncompliance.
 _COMPLY = re.compile(r"compl(?:y|ie[sd]|ying|ian(?:ce|t))", re.IGNORECASE)
+COMPLY = _COMPLY  # the editor uses it to put the reason next to the line that has the word
 # A sentence ends at . ! or ? (and any closing quote) before a space or the end.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u2019\u201d)]*(?=\s|$)")
 _BLOCK_KEYS = frozenset({"step", "situation", "priority", "say", "do", "never"})
