@@ -29,6 +29,7 @@ def _forms() -> dict[str, Any]:
         "has_endpoint": lambda name: name in current_app.view_functions,
         "can_see_outbox": _can_see_outbox,
         "can_administer": _can_administer,
+        "can_approve_scripts": _can_approve_scripts,
         "admin_sections": ADMIN_SECTIONS,
     }
 
@@ -49,6 +50,12 @@ def _can_administer() -> bool:
     from kiosk.auth.policy import ADMIN, current_user, may
 
     return may(current_user(), ADMIN)
+
+
+def _can_approve_scripts() -> bool:
+    from kiosk.auth.policy import current_user, may
+
+    return may(current_user(), "script.approve")
 
 
 def _can_see_outbox() -> bool:

@@ -65,7 +65,6 @@ def scripts() -> str:
         shipped=shipped,
         shipped_form=ShippedDraftForm(formdata=None, sha=store.shipped_sha()),
         may_draft=may(current_user(), "script.draft"),
-        may_edit=may(current_user(), ADMIN),
     )
 
 

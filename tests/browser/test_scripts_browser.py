@@ -93,7 +93,7 @@ def test_admin_edits_and_previews_counsel_approves_and_the_desk_shows_it(
     counsel = new_context().new_page()
     console.watch(counsel)
     sign_in(counsel, base, COUNSEL, PASSWORD)
-    counsel.goto(base + "/admin/scripts")
+    counsel.get_by_role("navigation", name="Office").get_by_role("link", name="Scripts").click()
     expect(counsel.locator("#version-2")).to_contain_text("Draft: not approved by counsel")
     counsel.locator("#version-2").get_by_role("link").click()
     due = counsel.get_by_label("Review due")
