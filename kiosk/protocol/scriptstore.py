@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kiosk.db import locked
@@ -53,13 +53,27 @@ def current_script_version(session: Session, now: datetime) -> ScriptVersion:
     release's shipped draft: an older shipped draft is kept (encounters point at it) but
     no longer active.
     """
-    approved = _approved_in_use(session)
-    if approved is not None:
-        return approved
     sha = _built_in_sha()
-    stored = session.scalar(select(ScriptVersion).where(ScriptVersion.sha256 == sha))
-    if stored is not None and stored.active:
-        return stored
+    # One query on the tap's path: the approved version in use if there is one, else the
+    # stored shipped draft.
+    found = session.scalar(
+        select(ScriptVersion)
+        .where(
+            or_(
+                and_(ScriptVersion.status == APPROVED, ScriptVersion.active),
+                ScriptVersion.sha256 == sha,
+            )
+        )
+        .order_by(
+            case((and_(ScriptVersion.status == APPROVED, ScriptVersion.active), 0), else_=1),
+            ScriptVersion.id.desc(),
+        )
+        .limit(1)
+    )
+    if found is not None and found.active:
+        return found
+    # Not active, so not the approved one: the shipped draft, stored but put aside.
+    stored = found
     session.execute(
         update(ScriptVersion)
         .where(ScriptVersion.active, ScriptVersion.sha256 != sha)
