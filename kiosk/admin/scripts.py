@@ -89,6 +89,7 @@ def _version_page(version: ScriptVersion, approve_form: ApproveForm, status: int
             changes=store.changes_between(compare, version) if compare else [],
             approve_form=approve_form,
             may_approve=may(current_user(), "script.approve", None),
+            step_words=STEP_WORDS,
             may_edit=may(current_user(), ADMIN),
         ),
         status,
