@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -914,14 +915,19 @@ def scripts_show(version_id: int) -> None:
 
 
 @scripts_cli.command("import")
-@click.argument("path", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@click.argument("pack_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--based-on", type=int, default=None, help="The version this one started from.")
-def scripts_import(path: Any, based_on: int | None) -> None:
+def scripts_import(pack_file: Path, based_on: int | None) -> None:
     """Store a JSON pack file as a new draft version; counsel approves it separately."""
+    # Read here, not by click, so that missing settings are named before a missing file.
     try:
-        data = scriptstore.parse_pack_text(path.read())
+        text = pack_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {pack_file}: {exc}") from exc
+    try:
+        data = scriptstore.parse_pack_text(text)
     except scriptstore.ScriptError as exc:
-        raise click.ClickException(f"{path.name}: {exc}") from exc
+        raise click.ClickException(f"{pack_file.name}: {exc}") from exc
     with scripting() as session:
         version = scriptstore.store_draft(
             session, scriptstore.NewVersion(data, "command line", based_on), now_utc()

@@ -353,6 +353,8 @@ def test_people_are_invited_listed_granted_disabled_and_imported_from_the_comman
     assert result.exit_code != 0
     assert "line 2: error: Counsel is district-wide" in result.output
     assert "nothing was written" in result.output
+
+
 def test_scripts_list_show_import_and_approve(app: Flask, district: Any, tmp_path: Any) -> None:
     import json
     from datetime import date, timedelta

@@ -84,6 +84,8 @@ EXAMPLES = {
     "zone_name": "UTC",
     "kiosk_ref": "1",
     "contact_ref": "1",
+    "version_id": "1",
+    "pack_file": "pack.json",
     "email": "dana@x.test",
     "role": "admin",
     "grants": "admin",

@@ -1,7 +1,7 @@
 """record who approved each script version, its review date and where it came from
 
 Revision ID: 3f8a2c6d9e14
-Revises: e5d7a9c3b1f4
+Revises: 4b7e2c9d1a60
 Create Date: 2026-12-01 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3f8a2c6d9e14"
-down_revision: str | Sequence[str] | None = "e5d7a9c3b1f4"
+down_revision: str | Sequence[str] | None = "4b7e2c9d1a60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
