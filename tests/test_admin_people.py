@@ -547,3 +547,32 @@ def test_a_lockout_remembered_by_another_server_is_read_again_within_half_a_minu
     known.remember("k", now + timedelta(hours=1), now)
     known.forget("k")
     assert not known.locked(key, now)
+
+
+def test_removing_a_lost_second_factor_signs_the_person_out_and_asks_for_it_again(
+    app: Flask, admin: FlaskClient
+) -> None:
+    create_user(app, "counsel@district.test", "counsel")
+    counsel_client = login(app, "counsel@district.test")
+    assert signed_in(counsel_client)
+    counsel = person(app, "counsel@district.test")
+    page = f"/admin/people/{counsel.public_id}"
+    assert "Remove the second factor" in admin.get(page).get_data(as_text=True)
+    response = post(admin, page, f"{page}/second-factor/reset")
+    assert response.status_code == 302
+    assert not signed_in(counsel_client)
+    assert person(app, "counsel@district.test").totp_secret is None
+    assert audit_actions(app)[-1] == "admin.user.reset_second_factor"
+    shown = admin.get(page).get_data(as_text=True)
+    assert "second factor was removed" in shown and "Not set up." in shown
+    # The password alone does not sign them in: the page asks them to set it up again.
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    answer = client.post(
+        "/login",
+        data={"csrf_token": token, "email": "counsel@district.test", "password": PASSWORD},
+    )
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/login/setup-code")
+    # A person without one: nothing changes, and the page says so.
+    post(admin, page, f"{page}/second-factor/reset")
+    assert "had no second factor; nothing changed" in admin.get(page).get_data(as_text=True)

@@ -24,7 +24,7 @@ from kiosk.admin.forms import (
     PinForm,
     grant_choices,
 )
-from kiosk.auth import invitations, passwords
+from kiosk.auth import invitations, passwords, second_factor
 from kiosk.auth.forms import EmptyForm
 from kiosk.auth.policy import ADMIN, current_user, requires
 from kiosk.clock import now_utc
@@ -180,6 +180,7 @@ def _person_page(user: User, status: int = 200, **forms: Any) -> tuple[str, int]
             role_labels=ROLE_LABELS,
             pin_locked=people.pin_locked(user, now),
             signin_locked=people.signin_locked(db, user, now),
+            has_second_factor=second_factor.enrolled(user),
             link=invitations.open_link(db, user.id, now),
             is_me=user.id == _me().id,
             grant_form=grant_form,
@@ -359,6 +360,37 @@ def person_unlock(public_id: str) -> Response | tuple[str, int]:
         if known is not None:
             known.forget(key)
     return response
+
+
+@bp.post("/people/<public_id>/second-factor/reset")
+@requires(ADMIN)
+def person_second_factor_reset(public_id: str) -> Response | tuple[str, int]:
+    """A lost phone: the person's second factor and recovery codes are removed and their
+    sessions end; they set it up again at their next sign-in if their role requires it."""
+    user = _person_or_404(public_id)
+    if not EmptyForm().validate_on_submit():
+        return _person_page(user, 400, error="The form expired. Please try again.")
+    with webdb.unit_of_work() as db:
+        row = db.get(User, user.id)
+        assert row is not None
+        had = second_factor.reset(db, row)
+        if had:
+            record_change(
+                db,
+                _me(),
+                "user.reset_second_factor",
+                _subject(row),
+                {"second_factor": "on"},
+                {"second_factor": "off"},
+            )
+    message = (
+        f"{user.display_name}'s second factor was removed; they set it up again at their next "
+        "sign-in."
+        if had
+        else f"{user.display_name} had no second factor; nothing changed."
+    )
+    flash(message, "info")
+    return redirect(url_for("admin.person", public_id=user.public_id))
 
 
 @bp.route("/people/import", methods=["GET", "POST"])
