@@ -17,7 +17,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from kiosk.clock import now_utc
-from kiosk.models import AuditEntry, Encounter, ScriptVersion
+from kiosk.models import AuditEntry, Encounter, RoleGrant, ScriptVersion, User
 from kiosk.protocol import scriptstore
 from kiosk.webdb import database
 from tests.conftest import csrf_token, encounters
@@ -321,8 +321,15 @@ def test_an_admin_cannot_approve_and_reviewers_and_designees_cannot_edit(
         assert response.status_code == 403
         assert approve(client, 2).status_code == 403
     assert [v.status for v in versions(app)] == ["draft", "draft"]
-    # A school-wide counsel grant does not approve a district-wide script.
-    create_user(app, "school.counsel@district.test", "counsel", "Lincoln Elementary School")
+    # A counsel grant for one school (refused today, possible in an older database) does not
+    # approve a district-wide script.
+    create_user(app, "school.counsel@district.test", "designee", "Lincoln Elementary School")
+    with database(app).session_factory() as session, session.begin():
+        user = session.scalar(select(User).where(User.email == "school.counsel@district.test"))
+        assert user is not None
+        grant = session.scalar(select(RoleGrant).where(RoleGrant.user_id == user.id))
+        assert grant is not None
+        grant.role = "counsel"
     school_counsel = login(app, "school.counsel@district.test")
     response = approve(school_counsel, 2)
     assert response.status_code == 422

@@ -409,3 +409,51 @@ def test_scripts_list_show_import_and_approve(app: Flask, district: Any, tmp_pat
         ]
     assert actions == [("cli", "admin.script.create"), ("cli", "admin.script.approve")]
     scriptstore._packs_by_id.clear()
+
+
+def test_users_create_keeps_desk_and_designee_roles_to_a_school_and_the_others_district_wide(
+    app: Flask,
+) -> None:
+    run(app, "schools", "create", "--name", "Oak School", "--timezone", "UTC")
+    env = {"KIOSK_NEW_PASSWORD": "long-password-here"}
+    result = run(
+        app,
+        "users",
+        "create",
+        "--name",
+        "A",
+        "--email",
+        "a@district.test",
+        "--role",
+        "designee",
+        env=env,
+    )
+    assert result.exit_code != 0 and "choose the school" in result.output
+    result = run(
+        app,
+        "users",
+        "create",
+        "--name",
+        "B",
+        "--email",
+        "b@district.test",
+        "--role",
+        "counsel",
+        "--school",
+        "Oak School",
+        env=env,
+    )
+    assert result.exit_code != 0 and "district-wide: leave the school empty" in result.output
+    result = run(
+        app,
+        "users",
+        "create",
+        "--name",
+        "C",
+        "--email",
+        "c@district.test",
+        "--role",
+        "counsel",
+        env=env,
+    )
+    assert result.exit_code == 0, result.output

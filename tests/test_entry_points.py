@@ -282,6 +282,7 @@ def test_passwords_and_pins_come_from_a_prompt_or_the_environment(
     typed = flask(
         configured,
         *("users", "create", "--name", "Dana", "--role", "designee", "--email", "dana@x.test"),
+        *("--school", "Oak School"),
         stdin="correct horse\ncorrect horse\n",
     )
     assert typed.returncode == 0, typed.stderr
@@ -333,7 +334,7 @@ def test_contacts_and_users_are_linked_by_email_in_either_order(
 ) -> None:
     env = {**configured, "KIOSK_NEW_PASSWORD": "long enough to use"}
     add = ("contacts", "add", "--school", "Oak School", "--name", "Dana", "--email")
-    create = ("users", "create", "--name", "Dana", "--role", "designee", "--email")
+    create = ("users", "create", "--name", "Dana", "--role", "reviewer", "--email")
     for args in (
         (*add, "First@X.test"),
         (*create, "first@x.test"),

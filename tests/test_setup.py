@@ -109,7 +109,8 @@ def test_a_contact_and_a_user_with_one_email_are_linked_whichever_comes_first(
         return attempt(app, setup.add_contact, values)
 
     def user(email: str) -> Any:
-        return attempt(app, setup.create_user, setup.UserInput("Sam", ("designee",), email=email))
+        values = setup.UserInput("Sam", ("designee",), email=email, school=SCHOOL)
+        return attempt(app, setup.create_user, values)
 
     early = contact("Sam.Early@District.test")
     late_user = user("sam.early@district.test")

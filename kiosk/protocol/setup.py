@@ -468,9 +468,17 @@ class UserInput:
 
 def create_user(session: Session, values: UserInput) -> User:
     """Create a person with roles, for one school or (without one) the whole district."""
+    from kiosk.protocol.people import grant_problem
+
     unknown = [role for role in values.roles if role not in ROLES]
     if unknown or not values.roles:
         raise SetupError(f"roles must be among {', '.join(ROLES)}")
+    # The same rule as the people page: desk and designee roles for one school, the others
+    # for the whole district.
+    for role in values.roles:
+        problem = grant_problem(role, values.school)
+        if problem:
+            raise SetupError(problem)
     school = find_school(session, values.school) if values.school else None
     email = values.email.lower() if values.email else None
     if email and session.scalar(select(User).where(User.email == email)):
