@@ -230,7 +230,11 @@ def test_a_new_administrator_sets_up_a_school_from_the_browser_alone(
         re.compile(r"^Office notified at \d{2}:\d{2}:\d{2}$"), timeout=ALERT_WAIT
     )
     desk.get_by_role("link", name="Add your name").click()
+    expect(desk.get_by_role("heading", name="Tap your name")).to_be_visible()
+    assert_accessible(desk)
     desk.get_by_role("button", name=DESK_PERSON).click()
+    expect(desk.get_by_role("heading", name=f"{DESK_PERSON}: your PIN")).to_be_visible()
+    assert_accessible(desk)
     desk.get_by_label("PIN").fill(DESK_PIN)
     desk.get_by_role("button", name="Confirm").click()
     expect(desk.get_by_text(f"Thank you, {DESK_PERSON}.")).to_be_visible()
@@ -283,6 +287,7 @@ def test_a_new_administrator_sets_up_a_school_from_the_browser_alone(
     assert_accessible(admin)
     desk.locator("#start-button").click()
     expect(desk.get_by_role("heading", name="This device is no longer set up")).to_be_visible()
+    assert_accessible(desk)
     expect(desk.locator("#start-button")).to_have_count(0)
 
     # The administrator disables the designee: their open page goes to sign-in at its next
