@@ -263,8 +263,8 @@ def test_a_new_administrator_sets_up_a_school_from_the_browser_alone(
     expect(sent.locator("td").nth(6)).to_have_text(re.compile(r"^\d+ s"))
     assert_accessible(admin)
 
-    # The desk, in the middle of its own real alert, shows nothing of the test: no TEST,
-    # and the acknowledgement of the test is not taken for one of its alert.
+    # The desk, in the middle of its own real alert, shows nothing of the test: no TEST, and
+    # the test's acknowledgement is not shown as an acknowledgement of the desk's alert.
     desk.reload()
     expect(desk.locator("#alert-state")).to_have_text(re.compile(r"^Office notified at "))
     expect(desk.locator("#ack-state")).to_be_hidden()
