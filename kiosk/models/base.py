@@ -48,5 +48,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def new_public_id() -> str:
-    """Return a random identifier safe to show in URLs."""
-    return secrets.token_urlsafe(12)
+    """Return a random identifier safe to show in URLs. It never starts with "-", so that a
+    command taking it (`kiosks revoke ID`) does not read it as an option."""
+    while True:
+        value = secrets.token_urlsafe(12)
+        if not value.startswith("-"):
+            return value
