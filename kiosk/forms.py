@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import String
 from sqlalchemy.orm import InstrumentedAttribute
 from wtforms import Field, SelectChoice, StringField, TextAreaField
-from wtforms.validators import Length, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 # Text columns have no length of their own; this is the longest note we accept.
 TEXT_LIMIT = 4000
@@ -87,6 +87,24 @@ def text(label: str, column: InstrumentedAttribute[Any], description: str = "") 
         description=description,
         filters=[strip_or_none],
         validators=[CleanText(), Length(max=limit, message=f"Keep this under {limit} characters.")],
+        render_kw={"maxlength": limit, "autocomplete": "off"},
+    )
+
+
+def required_text(
+    label: str, column: InstrumentedAttribute[Any], message: str, description: str = ""
+) -> StringField:
+    """A one-line required text field limited by its column; message says what to enter."""
+    limit = column_limit(column)
+    return StringField(
+        label,
+        description=description,
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            DataRequired(message),
+            CleanText(),
+            Length(max=limit, message=f"Keep this under {limit} characters."),
+        ],
         render_kw={"maxlength": limit, "autocomplete": "off"},
     )
 

@@ -19,27 +19,12 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from kiosk.forms import CleanText, column_limit, options
+from kiosk.forms import CleanText, column_limit, options, required_text
 from kiosk.models import District, School, User
 from kiosk.protocol.people import ROLE_LABELS
 from kiosk.protocol.setup import COMMON_ZONES, DAY_NAMES
 
 OTHER_ZONE = "other"
-
-
-def required_text(label: str, column: Any, message: str, description: str = "") -> StringField:
-    limit = column_limit(column)
-    return StringField(
-        label,
-        description=description,
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        validators=[
-            DataRequired(message),
-            CleanText(),
-            Length(max=limit, message=f"Keep this under {limit} characters."),
-        ],
-        render_kw={"maxlength": limit, "autocomplete": "off"},
-    )
 
 
 def optional_text(label: str, column: Any, description: str = "") -> StringField:

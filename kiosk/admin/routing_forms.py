@@ -3,8 +3,6 @@ the values must follow are kiosk.protocol.setup's, shared with the command line.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,12 +11,11 @@ from wtforms import (
     RadioField,
     SelectField,
     SelectMultipleField,
-    StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from kiosk.forms import CleanText, column_limit, options, strip_or_none
+from kiosk.forms import CleanText, column_limit, options, required_text, strip_or_none
 from kiosk.forms import text as text_field
 from kiosk.models import Contact, District
 from kiosk.protocol import setup
@@ -36,22 +33,6 @@ LEVEL_CHOICES = (
     ("3", "Level 3: if still nobody has"),
 )
 RETYPE_MESSAGE = "Type the secret again: a secret is never shown back."
-
-
-def required_text(label: str, column: Any, message: str, description: str = "") -> StringField:
-    """A one-line required field limited by its column."""
-    limit = column_limit(column)
-    return StringField(
-        label,
-        description=description,
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
-        validators=[
-            DataRequired(message),
-            CleanText(),
-            Length(max=limit, message=f"Keep this under {limit} characters."),
-        ],
-        render_kw={"maxlength": limit, "autocomplete": "off"},
-    )
 
 
 class ContactForm(FlaskForm):
