@@ -188,6 +188,18 @@ def test_a_school_with_nobody_at_level_one_is_told_so(app: Flask, district: Any)
         assert session.scalar(select(func.count()).select_from(TestAlert)) == 0
 
 
+def test_the_outbox_names_a_test_alerts_messages_as_having_no_record(
+    app: Flask, district: Any
+) -> None:
+    client = admin(app)
+    assert send_from_page(app, client).status_code == 302
+    page = client.get("/office/outbox").get_data(as_text=True)
+    assert "No record (test alert or district notice)" in page
+    # A designee of one school does not see district messages at all.
+    designee = login(app, "dana.reyes@demo-district.example", "demo-password")
+    assert "No record (test alert" not in designee.get("/office/outbox").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("fmt", ["generic", "slack", "teams"])
 def test_webhook_and_sms_text_say_test_and_offer_no_record(fmt: str) -> None:
     facts = messages.AlertFacts(

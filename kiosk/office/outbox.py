@@ -37,7 +37,8 @@ def _school_ids(user: User, action: str = "outbox.read") -> set[int] | None:
 def _scoped(query: Any, user: User, action: str = "outbox.read") -> Any:
     schools = _school_ids(user, action)
     if schools is not None:
-        # Messages of no encounter (none exist yet) are for district-wide staff only.
+        # Messages of no encounter (test alerts, invitations, kiosk check-in notices) are for
+        # district-wide staff only.
         query = query.where(Encounter.school_id.in_(schools or {-1}))
     return query
 
