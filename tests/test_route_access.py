@@ -1,4 +1,5 @@
-"""Every office route, for every role, against a real encounter: the answer each one must get.
+"""Every office and review route, for every role, against a real encounter: the answer each
+one must get.
 
 A route missing from EXPECTED fails the walk, so a new page is decided here before it ships.
 """
@@ -61,7 +62,12 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("office.acknowledge_link", "POST"): PUBLIC,
     # Demo mode only (404 otherwise): the local mail log.
     ("office.mail_log", "GET"): PUBLIC,
+    # The review log lists only the user's own schools: another school's designee gets a
+    # page without this encounter (checked below), not a refusal.
+    ("review.log", "GET"): answers(admin=FORBIDDEN),
 }
+# The blueprints whose every route must be decided here.
+WALKED = ("office", "review")
 
 # Form fields that make each action valid, so "allowed" means it went through.
 FORM_DATA: dict[str, dict[str, str]] = {
@@ -88,7 +94,7 @@ def order(rule: tuple[str, str, str]) -> tuple[int, int]:
 def office_rules(app: Flask) -> list[tuple[str, str, str]]:
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] != "office":
+        if rule.endpoint.split(".")[0] not in WALKED:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             found.append((rule.endpoint, method, rule.rule))

@@ -1,0 +1,102 @@
+"""The review log page: HTTP only; the query lives in kiosk.review.log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request, url_for
+
+from kiosk import webdb
+from kiosk.auth.policy import current_user, may, requires, schools_for
+from kiosk.localtime import local
+from kiosk.models import Encounter
+from kiosk.office.common import office_user, visible
+from kiosk.protocol.documents import DOC_LABELS
+from kiosk.review import log
+from kiosk.review.blueprint import bp
+from kiosk.review.forms import ReviewFilterForm, make_cursor, parse_cursor
+from kiosk.vocabulary import CHANNELS, OUTCOMES
+
+DOCUMENTS = {kind.value: label for kind, label in DOC_LABELS.items()}
+FILTERS = (
+    "school",
+    "date_from",
+    "date_to",
+    "state",
+    "channel",
+    "document",
+    "exigency",
+    "outcome",
+    "stood_down",
+    "late",
+)
+
+
+@bp.app_context_processor
+def _nav() -> dict[str, Any]:
+    """The office menu offers the log to whoever may read records."""
+    return {"can_read_records": lambda: may(current_user(), "encounter.read")}
+
+
+@bp.get("/", endpoint="log")
+@requires("encounter.read")
+def log_page() -> Any:
+    """Every encounter the user may read, open or ended, newest first, 50 to a page."""
+    db = webdb.session()
+    user = office_user()
+    schools = log.readable_schools(db, schools_for(user, "encounter.read"))
+    form = ReviewFilterForm(request.args, schools=[(s.public_id, s.name) for s in schools])
+    if not form.validate():
+        # A list that ignored a filter would look filtered when it is not: show none.
+        return render_template("review/log.html", form=form, rows=[], next_url=None, shown=False)
+    by_public_id = {s.public_id: s.id for s in schools}
+    filters = log.Filters(
+        school_id=by_public_id.get(form.school.data or ""),
+        date_from=form.date_from.data,
+        date_to=form.date_to.data,
+        state=form.state.data or "",
+        channel=form.channel.data or "",
+        document=form.document.data or "",
+        exigency=form.exigency.data or "",
+        outcome=form.outcome.data or "",
+        stood_down=form.stood_down.data or "",
+        late=form.late.data or "",
+        after=parse_cursor(form.after.data) if form.after.data else None,
+    )
+    rows, more = log.page(db, visible(user), filters)
+    next_url = None
+    if more:
+        kept = {name: value for name in FILTERS if (value := request.args.get(name))}
+        cursor = make_cursor(rows[-1].started_at, rows[-1].id)
+        next_url = url_for("review.log", **kept, after=cursor)
+    return render_template(
+        "review/log.html",
+        form=form,
+        rows=[_row(e) for e in rows],
+        next_url=next_url,
+        first_url=url_for("review.log", **{n: v for n in FILTERS if (v := request.args.get(n))}),
+        paged=filters.after is not None,
+        shown=True,
+    )
+
+
+def _row(encounter: Encounter) -> dict[str, Any]:
+    """What a row shows: categories, states and times, never names or free text."""
+    zone = encounter.school.timezone
+    document = encounter.doc_confirmed_type or encounter.doc_first_impression
+    acknowledged = encounter.first_acknowledged_at
+    return {
+        "id": encounter.public_id,
+        "url": url_for("office.encounter", public_id=encounter.public_id),
+        "school": encounter.school.name,
+        "started": local(encounter.started_at, zone).strftime("%Y-%m-%d %H:%M %Z"),
+        "channel": dict(CHANNELS).get(encounter.channel, encounter.channel),
+        "status": encounter.status.replace("_", " ").capitalize(),
+        "stood_down": encounter.stood_down_at is not None,
+        "outcome": dict(OUTCOMES).get(encounter.outcome or "", encounter.outcome or ""),
+        "document": DOCUMENTS.get(document, document) if document else "",
+        "document_confirmed": encounter.doc_confirmed_type is not None,
+        "exigency": bool(encounter.exigency),
+        "acknowledged": local(acknowledged, zone).strftime("%H:%M %Z") if acknowledged else "",
+        "late": encounter.acknowledged_late,
+    }
