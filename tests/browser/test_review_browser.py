@@ -1,0 +1,95 @@
+"""The review log in Chromium: a reviewer signs in, finds an ended encounter by its outcome
+with the keyboard, and follows the row to its record. axe-core checks the log page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from kiosk.models import Encounter, School, ScriptVersion
+from tests.browser.axe import assert_accessible
+from tests.browser.conftest import BIN, SCHOOL, Console, KioskServer, run, sign_in
+
+pytestmark = pytest.mark.browser
+
+REVIEWER = "reviewer@demo-district.example"
+PASSWORD = "reviewer-password-123"  # noqa: S105 - a test account's password
+
+
+@pytest.fixture(scope="module")
+def review_server(kiosk_servers: Callable[..., KioskServer]) -> KioskServer:
+    """A server of its own, so the ended encounters added here surprise no other test."""
+    server = kiosk_servers(REVIEW_TEST_SERVER="1")
+    run(
+        [str(BIN / "flask"), "--app", "app", "users", "create", "--email", REVIEWER]
+        + ["--name", "Riley Reviewer", "--role", "reviewer"],
+        {**server.env, "KIOSK_NEW_PASSWORD": PASSWORD},
+    )
+    return server
+
+
+def ended_encounters(server: KioskServer) -> dict[str, str]:
+    """Two encounters at the school that ended days ago, with different outcomes, as the
+    office would have closed them; return their public ids by outcome."""
+    engine = create_engine(server.env["KIOSK_DATABASE_URL"])
+    started = datetime.now(UTC) - timedelta(days=3)
+    ids = {}
+    with Session(engine) as session, session.begin():
+        school = session.scalars(select(School).where(School.name == SCHOOL)).one()
+        version = session.scalars(select(ScriptVersion).order_by(ScriptVersion.id)).first()
+        assert version is not None
+        for minutes, outcome in ((0, "left"), (30, "waited")):
+            encounter = Encounter(
+                school_id=school.id,
+                started_at=started + timedelta(minutes=minutes),
+                status="resolved",
+                resolved_at=started + timedelta(minutes=minutes + 20),
+                outcome=outcome,
+                doc_first_impression="administrative_warrant",
+                first_acknowledged_at=started + timedelta(minutes=minutes + 2),
+                script_version_id=version.id,
+            )
+            session.add(encounter)
+            session.flush()
+            ids[outcome] = encounter.public_id
+    engine.dispose()
+    return ids
+
+
+def test_a_reviewer_finds_an_ended_encounter_by_outcome_and_opens_its_record(
+    review_server: KioskServer, new_context: Any, console: Console
+) -> None:
+    ids = ended_encounters(review_server)
+    base = review_server.base_url
+    page = new_context().new_page()
+    console.watch(page)
+    sign_in(page, base, REVIEWER, PASSWORD)
+    page.goto(base + "/office/")
+    page.get_by_role("navigation", name="Office").get_by_role("link", name="Review log").click()
+    expect(page.get_by_role("heading", name="Review log")).to_be_visible()
+    expect(page.locator("#review-log tbody tr")).to_have_count(2)
+    assert_accessible(page)
+
+    page.get_by_label("Outcome").select_option(label="They left")
+    page.get_by_label("Outcome").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Stood down at the desk")).to_be_focused()
+    page.get_by_role("button", name="Show").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#review-log tbody tr")).to_have_count(1)
+    row = page.locator(f'#review-log tr[data-id="{ids["left"]}"]')
+    expect(row).to_contain_text("Resolved: They left")
+    expect(row).to_contain_text("Administrative warrant")
+    expect(page.get_by_label("Outcome")).to_have_value("left")
+    assert "outcome=left" in page.url
+    assert_accessible(page)
+
+    row.get_by_role("link", name="Open record").click()
+    page.wait_for_url(f"{base}/office/encounters/{ids['left']}")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
