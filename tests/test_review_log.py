@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from kiosk.db import writing
 from kiosk.models import Encounter, School
+from kiosk.review.forms import make_cursor, parse_cursor
 from kiosk.webdb import database
 from tests.conftest import deliver, tap_start, the_encounter
 from tests.test_policy import LINCOLN, RIVERSIDE, create_user, form_token, login
@@ -171,7 +172,8 @@ def test_pages_cover_every_row_once_even_when_an_encounter_arrives_in_between(
     app: Flask, district: dict[str, Any]
 ) -> None:
     # Ties on the start time are broken by id, so rows sharing a second are not lost.
-    expected = [add(app, started_at=BASE - timedelta(minutes=i // 3)) for i in range(120)]
+    start = BASE.replace(microsecond=999_999)
+    expected = [add(app, started_at=start - timedelta(minutes=i // 3)) for i in range(120)]
     client = reviewer(app)
     seen: list[str] = []
     path = "/review/?state=open"
@@ -235,3 +237,13 @@ def test_a_visitor_not_signed_in_is_sent_to_sign_in(app: Flask, district: dict[s
     response = app.test_client().get("/review/?state=ended")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [BASE, BASE.replace(microsecond=999_999), datetime(2031, 1, 1, 0, 0, 0, 1, tzinfo=UTC)],
+)
+def test_a_page_key_names_the_exact_start_time_of_the_last_row(moment: datetime) -> None:
+    assert parse_cursor(make_cursor(moment, 42)) == (moment, 42)
+    assert parse_cursor("99999999999999999999-1") is None
+    assert parse_cursor("12-") is None

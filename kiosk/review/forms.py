@@ -7,7 +7,7 @@ None of the filters carries a name or free text.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -22,6 +22,7 @@ ANY = ("", "Any")
 YES_NO = [ANY, ("yes", "Yes"), ("no", "No")]
 # The cursor of the next page: the last row's start time (microseconds since the epoch)
 # and id, so a page follows the one before it whatever arrived in between.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 
 
@@ -30,17 +31,16 @@ def parse_cursor(value: str) -> tuple[datetime, int] | None:
     match = CURSOR.match(value or "")
     if match is None:
         return None
-    micros, row_id = int(match.group(1)), int(match.group(2))
     try:
-        moment = datetime.fromtimestamp(micros / 1_000_000, UTC)
-    except (OverflowError, OSError, ValueError):
+        # Whole microseconds, never a float: the key must match the stored time exactly.
+        moment = EPOCH + timedelta(microseconds=int(match.group(1)))
+    except OverflowError:
         return None
-    return moment.replace(microsecond=micros % 1_000_000), row_id
+    return moment, int(match.group(2))
 
 
 def make_cursor(started_at: datetime, row_id: int) -> str:
-    seconds = int(started_at.timestamp())
-    return f"{seconds * 1_000_000 + started_at.microsecond}-{row_id}"
+    return f"{(started_at - EPOCH) // timedelta(microseconds=1)}-{row_id}"
 
 
 class ListChoice(SelectField):
