@@ -1,11 +1,20 @@
-"""Append-only audit entries, each hashed with the key over the one before it; verify()."""
+"""Append-only audit entries, each hashed with the key over the one before it; verify().
+
+The first entry of a chain carries the audit key's fingerprint, so that verifying with
+another key says so instead of looking like tampering. Signed checkpoints, kept in a file
+outside the database, remember how far the chain reached: a chain cut short (its newest
+entries, or all of them, deleted) no longer verifies once a checkpoint has seen it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -15,6 +24,14 @@ from kiosk.models import AuditEntry
 from kiosk.protocol.events import canonical_json
 
 GENESIS = "0" * 64
+# The first entry's details name the key it was made with under this field.
+FINGERPRINT_FIELD = "audit_key_fingerprint"
+FINGERPRINT_LABEL = b"kiosk audit key fingerprint v1"
+
+
+def key_fingerprint(key: str) -> str:
+    """16 hex digits that tell keys apart without revealing them (an HMAC of a fixed label)."""
+    return hmac.new(key.encode(), FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
 
 
 def entry_hash(
@@ -49,7 +66,10 @@ def record(
     last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
     seq = (last.seq + 1) if last else 1
     prev = last.hash if last else GENESIS
-    body = canonical_json(details or {})
+    fields = dict(details or {})
+    if seq == 1:
+        fields[FINGERPRINT_FIELD] = key_fingerprint(key)
+    body = canonical_json(fields)
     at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
     entry = AuditEntry(
         seq=seq,
@@ -71,14 +91,42 @@ class Verification:
     ok: bool
     checked: int
     first_bad_seq: int | None = None
+    # Set when the first entry names another key than the one verifying: not tampering.
+    expected_fingerprint: str | None = None
+    given_fingerprint: str | None = None
+    # The hash of the last entry checked (GENESIS for an empty chain).
+    head_hash: str = GENESIS
+    # False for a chain begun before first entries carried the key's fingerprint.
+    fingerprinted: bool = True
+
+    @property
+    def wrong_key(self) -> bool:
+        return self.expected_fingerprint is not None
+
+
+def recorded_fingerprint(entry: AuditEntry) -> str | None:
+    """The key fingerprint the first entry carries, or None for an older chain."""
+    try:
+        fields = json.loads(entry.details or "{}")
+    except ValueError:
+        return None
+    value = fields.get(FINGERPRINT_FIELD) if isinstance(fields, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def verify(session: Session, key: str) -> Verification:
-    """Recompute the chain; report the first entry that does not match."""
+    """Recompute the chain; report a wrong key first, else the first entry that does not match."""
     prev = GENESIS
     expected_seq = 1
     checked = 0
+    fingerprinted = True
     for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+        if entry.seq == 1:
+            recorded = recorded_fingerprint(entry)
+            fingerprinted = recorded is not None
+            given = key_fingerprint(key)
+            if recorded is not None and not hmac.compare_digest(recorded, given):
+                return Verification(False, 0, 1, recorded, given, fingerprinted=True)
         good = (
             entry.seq == expected_seq
             and entry.prev_hash == prev
@@ -97,11 +145,96 @@ def verify(session: Session, key: str) -> Verification:
             )
         )
         if not good:
-            return Verification(False, checked, entry.seq)
+            return Verification(
+                False, checked, entry.seq, head_hash=prev, fingerprinted=fingerprinted
+            )
         prev = entry.hash
         expected_seq += 1
         checked += 1
-    return Verification(True, checked)
+    return Verification(True, checked, head_hash=prev, fingerprinted=fingerprinted)
+
+
+def chain_hashes(session: Session) -> dict[int, str]:
+    """Each entry's stored hash by seq, to compare with checkpoints."""
+    rows = session.execute(select(AuditEntry.seq, AuditEntry.hash))
+    return {seq: head for seq, head in rows}
+
+
+# --- checkpoints: the chain's head, signed, in a file outside the database --------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+    at: str
+
+
+def checkpoint_signature(key: str, seq: int, head: str, at: str) -> str:
+    material = canonical_json({"at": at, "hash": head, "seq": seq}).encode()
+    return hmac.new(key.encode(), b"checkpoint:" + material, hashlib.sha256).hexdigest()
+
+
+def write_checkpoint(path: Path, key: str, seq: int, head: str, now: datetime) -> Checkpoint:
+    """Append one signed line {seq, hash, at, signature}; the file is created 0600."""
+    at = now.replace(microsecond=0).isoformat()
+    line = json.dumps(
+        {
+            "seq": seq,
+            "hash": head,
+            "at": at,
+            "signature": checkpoint_signature(key, seq, head, at),
+        },
+        sort_keys=True,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return Checkpoint(seq, head, at)
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """The file's signed checkpoints, and the line numbers of those that are not."""
+
+    valid: list[Checkpoint]
+    untrusted_lines: list[int]
+
+    @property
+    def latest(self) -> Checkpoint | None:
+        """The checkpoint that saw the longest chain (the chain only grows)."""
+        return max(self.valid, key=lambda point: point.seq, default=None)
+
+
+def read_checkpoints(path: Path, key: str) -> CheckpointFile:
+    """Read every line; one that does not parse or whose signature fails is not trusted."""
+    valid: list[Checkpoint] = []
+    untrusted: list[int] = []
+    if not path.exists():
+        return CheckpointFile(valid, untrusted)
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            seq, head, at = int(data["seq"]), str(data["hash"]), str(data["at"])
+            signature = str(data["signature"])
+        except (ValueError, KeyError, TypeError):
+            untrusted.append(number)
+            continue
+        if seq < 0 or not hmac.compare_digest(signature, checkpoint_signature(key, seq, head, at)):
+            untrusted.append(number)
+            continue
+        valid.append(Checkpoint(seq, head, at))
+    return CheckpointFile(valid, untrusted)
+
+
+def missing_since(checkpoint: Checkpoint, hashes: dict[int, str]) -> bool:
+    """True when the chain no longer holds what the checkpoint saw: entries were removed."""
+    if checkpoint.seq == 0:
+        return False
+    return hashes.get(checkpoint.seq) != checkpoint.hash
 
 
 def count(session: Session) -> int:

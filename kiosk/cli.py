@@ -849,17 +849,108 @@ def demo_command() -> None:
         click.echo(line)
 
 
+# `audit verify` exit codes: each names a different thing for the operator to do.
+EXIT_CHAIN_BROKEN = 1
+EXIT_WRONG_KEY = 3
+EXIT_ENTRIES_REMOVED = 4
+EXIT_CHECKPOINT_UNTRUSTED = 5
+
+
+def audit_checkpoint_path() -> Path:
+    return Path(
+        current_app.config.get("AUDIT_CHECKPOINT_FILE")
+        or Path(current_app.instance_path) / "audit-checkpoints.jsonl"
+    )
+
+
+def audit_failure(message: str, code: int) -> click.exceptions.Exit:
+    """One line on stderr, and the exit code that says which failure it was."""
+    click.echo(f"Error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
+    """Verify the chain, then against the latest signed checkpoint; raise on any failure."""
+    key = current_app.config["AUDIT_KEY"]
+    with webdb.database().session_factory() as session:
+        result = verify(session, key)
+        hashes = audit.chain_hashes(session) if result.ok else {}
+    if result.wrong_key:
+        raise audit_failure(
+            f"wrong audit key (fingerprint {result.expected_fingerprint} expected, "
+            f"this key is {result.given_fingerprint}); the entries were not checked",
+            EXIT_WRONG_KEY,
+        )
+    if not result.ok:
+        hint = (
+            "; this chain began before first entries named their key: "
+            "if the audit key may have changed, check it first"
+            if result.first_bad_seq == 1 and not result.fingerprinted
+            else ""
+        )
+        raise audit_failure(
+            f"audit chain broken at entry {result.first_bad_seq} "
+            f"({result.checked} entries before it verified){hint}",
+            EXIT_CHAIN_BROKEN,
+        )
+    path = audit_checkpoint_path()
+    points = audit.read_checkpoints(path, key)
+    for number in points.untrusted_lines:
+        click.echo(
+            f"Error: {path} line {number}: the checkpoint's signature does not match "
+            "the audit key; it is not trusted",
+            err=True,
+        )
+    latest = points.latest
+    if latest is not None and audit.missing_since(latest, hashes):
+        if result.checked < latest.seq:
+            message = (
+                f"the chain ends at entry {result.checked} but a checkpoint of {latest.at} "
+                f"saw entry {latest.seq}: entries were removed"
+            )
+        else:
+            message = (
+                f"entry {latest.seq} is not the one a checkpoint of {latest.at} saw: "
+                "entries were removed and others written in their place"
+            )
+        raise audit_failure(message, EXIT_ENTRIES_REMOVED)
+    return result, points
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain with the audit key; exit 1 at the first entry that fails."""
-    with webdb.database().session_factory() as session:
-        result = verify(session, current_app.config["AUDIT_KEY"])
-    if not result.ok:
-        raise click.ClickException(
-            f"audit chain broken at entry {result.first_bad_seq} "
-            f"({result.checked} entries before it verified)"
-        )
+    """Recompute the audit chain and compare it with the latest signed checkpoint.
+
+    Exit 0 when it verifies, 1 when an entry was altered, 3 for a wrong audit key, 4 when
+    entries a checkpoint saw are gone, 5 when a checkpoint line is not signed with the key.
+    It writes nothing: run `audit checkpoint` to record the head.
+    """
+    result, points = checked_audit_chain()
     click.echo(f"audit chain verified: {result.checked} entries")
+    if not result.fingerprinted and result.checked:
+        click.echo("the first entry predates key fingerprints: a wrong key shows as broken")
+    latest = points.latest
+    if latest is None:
+        click.echo(f"no signed checkpoint in {audit_checkpoint_path()} yet")
+    else:
+        click.echo(f"matches the checkpoint of {latest.at} (entry {latest.seq})")
+    if points.untrusted_lines:
+        raise click.exceptions.Exit(EXIT_CHECKPOINT_UNTRUSTED)
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Verify the chain, then append its head, signed, to the checkpoint file.
+
+    Run it daily (deploy/kiosk-audit-checkpoint.timer) and copy the file off the server:
+    a later `audit verify` then notices entries deleted from the end of the chain.
+    """
+    result, _points = checked_audit_chain()
+    path = audit_checkpoint_path()
+    point = audit.write_checkpoint(
+        path, current_app.config["AUDIT_KEY"], result.checked, result.head_hash, now_utc()
+    )
+    click.echo(f"checkpoint written to {path}: entry {point.seq} at {point.at}")
 
 
 @contextlib.contextmanager

@@ -143,6 +143,9 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         # long, or when an alert has waited this long on email or SMS (kiosk/notify/health.py).
         "DELIVERY_STALL_SECONDS": _int(environ, "KIOSK_DELIVERY_STALL_SECONDS", 60),
         "PHOTO_DIR": environ.get("KIOSK_PHOTO_DIR") or str(Path(instance_path) / "photos"),
+        # Signed checkpoints of the audit chain's head (`audit checkpoint`), outside the database.
+        "AUDIT_CHECKPOINT_FILE": environ.get("KIOSK_AUDIT_CHECKPOINT_FILE")
+        or str(Path(instance_path) / "audit-checkpoints.jsonl"),
         "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),
         "WRITE_LOCK_TIMEOUT_SECONDS": _float(environ, "KIOSK_WRITE_LOCK_TIMEOUT_SECONDS", 30.0),
         "SIGNIN_FAILURES_ALLOWED": _int(environ, "KIOSK_SIGNIN_FAILURES_ALLOWED", 10),
