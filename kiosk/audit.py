@@ -24,8 +24,6 @@ from kiosk.models import AuditEntry
 from kiosk.protocol.events import canonical_json
 
 GENESIS = "0" * 64
-# The first entry's details name the key it was made with under this field.
-FINGERPRINT_FIELD = "audit_key_fingerprint"
 FINGERPRINT_LABEL = b"kiosk audit key fingerprint v1"
 
 
@@ -43,10 +41,14 @@ def entry_hash(
     action: str,
     subject: str,
     details: str,
+    fingerprint: str | None = None,
 ) -> str:
-    material = canonical_json(
-        [prev_hash, seq, at.isoformat(), actor, action, subject, details]
-    ).encode()
+    """The entry's HMAC; a first entry's key fingerprint is covered too, when it has one
+    (entries made before fingerprints hash exactly as they did)."""
+    fields: list[Any] = [prev_hash, seq, at.isoformat(), actor, action, subject, details]
+    if fingerprint is not None:
+        fields.append(fingerprint)
+    material = canonical_json(fields).encode()
     return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()
 
 
@@ -66,10 +68,8 @@ def record(
     last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
     seq = (last.seq + 1) if last else 1
     prev = last.hash if last else GENESIS
-    fields = dict(details or {})
-    if seq == 1:
-        fields[FINGERPRINT_FIELD] = key_fingerprint(key)
-    body = canonical_json(fields)
+    fingerprint = key_fingerprint(key) if seq == 1 else None
+    body = canonical_json(details or {})
     at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
     entry = AuditEntry(
         seq=seq,
@@ -79,7 +79,10 @@ def record(
         subject=subject[:200],
         details=body,
         prev_hash=prev,
-        hash=entry_hash(key, prev, seq, at, actor[:200], action[:60], subject[:200], body),
+        hash=entry_hash(
+            key, prev, seq, at, actor[:200], action[:60], subject[:200], body, fingerprint
+        ),
+        key_fingerprint=fingerprint,
     )
     session.add(entry)
     session.flush()
@@ -104,14 +107,18 @@ class Verification:
         return self.expected_fingerprint is not None
 
 
-def recorded_fingerprint(entry: AuditEntry) -> str | None:
-    """The key fingerprint the first entry carries, or None for an older chain."""
-    try:
-        fields = json.loads(entry.details or "{}")
-    except ValueError:
-        return None
-    value = fields.get(FINGERPRINT_FIELD) if isinstance(fields, dict) else None
-    return value if isinstance(value, str) else None
+def hash_of(entry: AuditEntry, key: str, prev: str, fingerprint: str | None) -> str:
+    return entry_hash(
+        key,
+        prev,
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.subject,
+        entry.details,
+        fingerprint,
+    )
 
 
 def verify(session: Session, key: str) -> Verification:
@@ -122,27 +129,19 @@ def verify(session: Session, key: str) -> Verification:
     fingerprinted = True
     for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
         if entry.seq == 1:
-            recorded = recorded_fingerprint(entry)
+            recorded = entry.key_fingerprint
             fingerprinted = recorded is not None
             given = key_fingerprint(key)
             if recorded is not None and not hmac.compare_digest(recorded, given):
-                return Verification(False, 0, 1, recorded, given, fingerprinted=True)
+                # Made with this key after all? Then the fingerprint itself was altered.
+                altered = hmac.compare_digest(entry.hash, hash_of(entry, key, prev, given))
+                if not altered:
+                    return Verification(False, 0, 1, recorded, given, fingerprinted=True)
         good = (
             entry.seq == expected_seq
             and entry.prev_hash == prev
-            and hmac.compare_digest(
-                entry.hash,
-                entry_hash(
-                    key,
-                    prev,
-                    entry.seq,
-                    entry.at,
-                    entry.actor,
-                    entry.action,
-                    entry.subject,
-                    entry.details,
-                ),
-            )
+            and hmac.compare_digest(entry.hash, hash_of(entry, key, prev, entry.key_fingerprint))
+            and (entry.seq == 1 or entry.key_fingerprint is None)
         )
         if not good:
             return Verification(

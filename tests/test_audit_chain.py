@@ -162,3 +162,15 @@ def test_a_chain_begun_before_fingerprints_still_verifies(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert "audit chain verified: 3 entries" in result.output
     assert "predates key fingerprints" in result.output
+
+
+def test_an_altered_key_fingerprint_is_tampering_not_a_wrong_key(app: Flask) -> None:
+    append(app, 2)
+    other = audit.key_fingerprint("another-audit-key")
+    change(app, update(AuditEntry).where(AuditEntry.seq == 1).values(key_fingerprint=other))
+    result = run(app, "verify")
+    assert result.exit_code == 1
+    assert "audit chain broken at entry 1" in result.output
+    assert "wrong audit key" not in result.output
+    change(app, update(AuditEntry).where(AuditEntry.seq == 1).values(key_fingerprint=None))
+    assert "audit chain broken at entry 1" in run(app, "verify").output

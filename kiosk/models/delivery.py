@@ -103,3 +103,7 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The first entry names the audit key it was made with (kiosk/audit.py key_fingerprint),
+    # so that a wrong key is told apart from tampering; empty on every other entry, and on
+    # the first entry of a chain begun before this was recorded.
+    key_fingerprint: Mapped[str | None] = mapped_column(String(16), nullable=True)
