@@ -203,7 +203,7 @@ class CheckpointFile:
     @property
     def latest(self) -> Checkpoint | None:
         """The checkpoint that saw the longest chain (the chain only grows)."""
-        return max(self.valid, key=lambda point: point.seq, default=None)
+        return max(reversed(self.valid), key=lambda point: point.seq, default=None)
 
 
 def read_checkpoints(path: Path, key: str) -> CheckpointFile:

@@ -901,6 +901,8 @@ def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
             "the audit key; it is not trusted",
             err=True,
         )
+    if points.untrusted_lines and not points.valid:
+        click.echo("Error: no checkpoint line is trusted: check the audit key first", err=True)
     latest = points.latest
     if latest is not None and audit.missing_since(latest, hashes):
         if result.checked < latest.seq:
@@ -945,8 +947,15 @@ def audit_checkpoint() -> None:
     Run it daily (deploy/kiosk-audit-checkpoint.timer) and copy the file off the server:
     a later `audit verify` then notices entries deleted from the end of the chain.
     """
-    result, _points = checked_audit_chain()
+    result, points = checked_audit_chain()
     path = audit_checkpoint_path()
+    if points.untrusted_lines and not points.valid:
+        # Most likely the wrong key: signing with it would bury the file's real checkpoints.
+        raise audit_failure(
+            f"no checkpoint in {path} is signed with this audit key; nothing written "
+            "(if the key was changed on purpose, move the file aside first)",
+            EXIT_CHECKPOINT_UNTRUSTED,
+        )
     point = audit.write_checkpoint(
         path, current_app.config["AUDIT_KEY"], result.checked, result.head_hash, now_utc()
     )

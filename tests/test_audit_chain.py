@@ -174,3 +174,14 @@ def test_an_altered_key_fingerprint_is_tampering_not_a_wrong_key(app: Flask) -> 
     assert "wrong audit key" not in result.output
     change(app, update(AuditEntry).where(AuditEntry.seq == 1).values(key_fingerprint=None))
     assert "audit chain broken at entry 1" in run(app, "verify").output
+
+
+def test_no_checkpoint_is_signed_over_a_file_the_key_does_not_match(
+    app: Flask, make_app: Any
+) -> None:
+    assert run(app, "checkpoint").exit_code == 0
+    other = make_app(AUDIT_KEY="another-audit-key")
+    result = run(other, "checkpoint")
+    assert result.exit_code == 5
+    assert "check the audit key first" in result.output
+    assert len(checkpoint_file(app).read_text().splitlines()) == 1
