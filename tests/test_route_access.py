@@ -65,6 +65,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     # The review log lists only the user's own schools: another school's designee gets a
     # page without this encounter (checked below), not a refusal.
     ("review.log", "GET"): answers(admin=FORBIDDEN),
+    ("review.report", "GET"): READ,
 }
 # The blueprints whose every route must be decided here.
 WALKED = ("office", "review")
