@@ -273,4 +273,4 @@ def callback() -> Response:
         return refuse("no account has this email", NOT_SET_UP, next_url)
     if not user.active:
         return refuse("the account is disabled", NOT_SET_UP, next_url)
-    return first_factor_passed(user, next_url)
+    return first_factor_passed(user, next_url, method="oidc")

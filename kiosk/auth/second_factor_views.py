@@ -18,7 +18,14 @@ from kiosk.auth import second_factor, throttle
 from kiosk.auth.forms import AppCodeForm, SignInCodeForm
 from kiosk.auth.policy import ACCOUNT, current_user, requires
 from kiosk.auth.second_factor import Check, SecondFactorError
-from kiosk.auth.signin import begin_session, pending_next, pending_user
+from kiosk.auth.signin import (
+    actor,
+    begin_session,
+    pending_method,
+    pending_next,
+    pending_user,
+    record,
+)
 from kiosk.auth.views import bp
 from kiosk.clock import now_utc
 from kiosk.models import User
@@ -33,9 +40,15 @@ START_AGAIN = "Sign in again to continue."
 Outcome = tuple[Check, list[str]]
 
 
-def _counted(user_id: int, run: Callable[[Session, datetime], Outcome]) -> Outcome | None:
+def _counted(
+    user: User, run: Callable[[Session, datetime], Outcome], accepted: str | None = None
+) -> Outcome | None:
     """Count one try for the account, then run the check in the same unit of work; a right
-    code clears the account's count. None when the account (or address) is locked out."""
+    code clears the account's count. None when the account (or address) is locked out.
+
+    The same unit of work records in the audit chain a wrong code, a refusal, a lockout
+    starting, and (when named) the accepted action; never the code itself."""
+    user_id, who = user.id, actor(user)
     allowed = current_app.config["SIGNIN_FAILURES_ALLOWED"]
     keys = throttle.second_factor_limits(user_id, request.remote_addr or "", allowed)
     known = current_app.extensions.setdefault("signin_lockouts", throttle.KnownLockouts())
@@ -43,12 +56,22 @@ def _counted(user_id: int, run: Callable[[Session, datetime], Outcome]) -> Outco
     if throttle.refused(webdb.session(), keys, now, known):
         return None
     window = timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
+    started: list[throttle.Limit] = []
     with webdb.unit_of_work() as db:
-        if not throttle.attempt(db, keys, window, now):
+        if not throttle.attempt(db, keys, window, now, started):
+            record(db, who, "signin.refused", who, {"reason": "locked out", "step": "code"})
             return None
+        if started:
+            kinds = ["account" if limit is keys[0] else "address" for limit in started]
+            details = {"reason": "lockout started", "step": "code", "by": kinds}
+            record(db, who, "signin.refused", who, details)
         outcome = run(db, now)
         if outcome[0] is Check.ACCEPTED:
             throttle.succeeded(db, keys)
+            if accepted is not None:
+                record(db, who, accepted, who)
+        else:
+            record(db, who, "signin.second_factor_failed", who, {"why": outcome[0].name.lower()})
     return outcome
 
 
@@ -86,12 +109,10 @@ def login_code() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         typed = form.code.data or ""
         user_id = user.id
-        outcome = _counted(
-            user_id, lambda db, now: (second_factor.check(db, user_id, typed, now), [])
-        )
+        outcome = _counted(user, lambda db, now: (second_factor.check(db, user_id, typed, now), []))
         if outcome is not None and outcome[0] is Check.ACCEPTED:
             target = pending_next()
-            begin_session(user_id)
+            begin_session(user, pending_method(), True)
             return redirect(target)
         status = _refused(form, outcome)
     return render_template("auth/code.html", form=form), status
@@ -114,7 +135,9 @@ def _setup(
         typed = form.code.data or ""
         try:
             outcome = _counted(
-                user_id, lambda db, now: second_factor.confirm_enrollment(db, user_id, typed, now)
+                user,
+                lambda db, now: second_factor.confirm_enrollment(db, user_id, typed, now),
+                "account.second_factor_on",
             )
         except SecondFactorError as exc:
             form.code.errors = [str(exc)]
@@ -141,11 +164,10 @@ def setup_code() -> Response | str | tuple[str, int]:
         return _start_again()
     if second_factor.enrolled(user):
         return redirect(url_for("auth.login_code"))
-    user_id = user.id
 
     def done(codes: list[str]) -> str:
         target = pending_next()
-        begin_session(user_id)
+        begin_session(user, pending_method(), True)
         return _codes_page(codes, target)
 
     return _setup(user, True, done)
@@ -208,7 +230,7 @@ def account_recovery_codes() -> Response | str | tuple[str, int]:
             return result, []
         return result, second_factor.regenerate_recovery_codes(db, user_id, now)
 
-    outcome = _counted(user_id, renew)
+    outcome = _counted(user, renew, "account.second_factor_renew")
     if outcome is not None and outcome[0] is Check.ACCEPTED:
         return _codes_page(outcome[1], url_for("auth.account_security"))
     status = _refused(form, outcome)
@@ -236,7 +258,7 @@ def account_turn_off() -> Response | str | tuple[str, int]:
         return result, []
 
     try:
-        outcome = _counted(user_id, turn_off)
+        outcome = _counted(user, turn_off, "account.second_factor_off")
     except SecondFactorError as exc:
         form.code.errors = [str(exc)]
         return _account_page("off_form", form)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, session, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from kiosk import webdb
+from kiosk import audit, webdb
 from kiosk.auth import second_factor, sessions
 from kiosk.clock import now_utc
 from kiosk.models import User
@@ -18,6 +20,25 @@ from kiosk.models import User
 # sessions.SESSION_KEY, which is set once the code is right.
 PENDING_KEY = "pending_signin"
 PENDING_FOR = timedelta(minutes=5)
+# Someone who gave an email no active account has: recorded without the email.
+ANONYMOUS = "anonymous"
+
+
+def actor(user: User) -> str:
+    return f"user:{user.public_id}"
+
+
+def record(
+    db: Session,
+    who: str,
+    action: str,
+    subject: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One sign-in event in the audit chain, inside the caller's unit of work (the write the
+    step already makes, so that recording adds no write of its own). Details never hold a
+    password, a code, a token or an email."""
+    audit.record(db, current_app.config["AUDIT_KEY"], now_utc(), who, action, subject, details)
 
 
 def safe_next(target: str | None) -> str:
@@ -30,17 +51,18 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def first_factor_passed(user: User, next_url: str | None) -> Response:
+def first_factor_passed(user: User, next_url: str | None, method: str = "password") -> Response:
     """Called once a password, or the district's identity provider, has proven who the user
-    is. Someone with a second factor is asked for a code; someone whose role requires one
-    and who has none yet sets it up; anyone else is signed in and goes on to next_url."""
+    is (method says which: "password" or "oidc", for the audit log). Someone with a second
+    factor is asked for a code; someone whose role requires one and who has none yet sets it
+    up; anyone else is signed in and goes on to next_url."""
     if second_factor.enrolled(user):
-        begin_pending(user, next_url)
+        begin_pending(user, next_url, method)
         return redirect(url_for("auth.login_code"))
     if second_factor.required(webdb.session(), user.id):
-        begin_pending(user, next_url)
+        begin_pending(user, next_url, method)
         return redirect(url_for("auth.setup_code"))
-    return start_session(user, next_url)
+    return start_session(user, next_url, method)
 
 
 def _end_earlier_session() -> None:
@@ -51,7 +73,7 @@ def _end_earlier_session() -> None:
     session.clear()
 
 
-def begin_pending(user: User, next_url: str | None) -> None:
+def begin_pending(user: User, next_url: str | None, method: str = "password") -> None:
     """Note who passed the first factor, for five minutes; whoever was signed in on this
     browser before is signed out now, not when the code is entered."""
     _end_earlier_session()
@@ -59,6 +81,7 @@ def begin_pending(user: User, next_url: str | None) -> None:
         "user": user.id,
         "until": (now_utc() + PENDING_FOR).timestamp(),
         "next": safe_next(next_url),
+        "method": method,
     }
 
 
@@ -88,20 +111,36 @@ def pending_next() -> str:
     return safe_next(target if isinstance(target, str) else None)
 
 
-def begin_session(user_id: int) -> None:
+def pending_method() -> str:
+    """How the pending sign-in's first factor was passed ("password" or "oidc")."""
+    pending = session.get(PENDING_KEY)
+    method = pending.get("method") if isinstance(pending, dict) else None
+    return method if method in ("password", "oidc") else "password"
+
+
+def begin_session(user: User, method: str, second_factor_used: bool) -> None:
     """A new server-side session for the user; one this browser held before is ended, and
-    so is a pending sign-in."""
+    so is a pending sign-in. The sign-in is recorded in the audit chain in the same unit of
+    work that starts the session."""
+    user_id, who = user.id, actor(user)
     earlier = session.get(sessions.SESSION_KEY)
     lifetimes = sessions.Lifetimes.from_settings(current_app.config)
     with webdb.unit_of_work() as db:
         if isinstance(earlier, str):
             sessions.end(db, earlier)
         token = sessions.begin(db, user_id, lifetimes, now_utc())
+        record(
+            db,
+            who,
+            "signin.success",
+            who,
+            {"method": method, "second_factor": second_factor_used},
+        )
     session.clear()
     session[sessions.SESSION_KEY] = token
 
 
-def start_session(user: User, next_url: str | None) -> Response:
-    """Sign the user in on this browser and go on to next_url."""
-    begin_session(user.id)
+def start_session(user: User, next_url: str | None, method: str = "password") -> Response:
+    """Sign the user in on this browser (no second factor) and go on to next_url."""
+    begin_session(user, method, False)
     return redirect(safe_next(next_url))

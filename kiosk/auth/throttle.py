@@ -147,11 +147,19 @@ def _locked_rows(session: Session, keys: tuple[Limit, ...], now: datetime) -> li
     )
 
 
-def attempt(session: Session, keys: tuple[Limit, ...], window: timedelta, now: datetime) -> bool:
+def attempt(
+    session: Session,
+    keys: tuple[Limit, ...],
+    window: timedelta,
+    now: datetime,
+    started: list[Limit] | None = None,
+) -> bool:
     """Count one try against every key; return False (counting nothing) if a key is locked out.
 
     The try that uses up a key's failures still goes ahead; it locks the key for the window,
-    then twice as long on each further lockout (at most LONGEST_LOCKOUT)."""
+    then twice as long on each further lockout (at most LONGEST_LOCKOUT). The keys it locks
+    are added to started, when given: the moment a lockout begins is worth recording once,
+    where recording every refused guess would add a write to each."""
     rows = _locked_rows(session, keys, now)
     if any(row.locked_until is not None and row.locked_until > now for row in rows):
         return False
@@ -164,6 +172,8 @@ def attempt(session: Session, keys: tuple[Limit, ...], window: timedelta, now: d
             row.lockouts += 1
             row.locked_until = now + min(window * 2 ** (row.lockouts - 1), LONGEST_LOCKOUT)
             row.failures, row.window_started_at = 0, now
+            if started is not None:
+                started.extend(limit for limit in keys if limit.key == row.key)
         row.forget_at = max(now, row.locked_until or now) + FORGET_AFTER
     session.execute(delete(SigninThrottle).where(SigninThrottle.forget_at < now))
     session.flush()

@@ -17,6 +17,7 @@ from flask import (
 )
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from kiosk import webdb
@@ -34,7 +35,7 @@ from kiosk.auth.devices import (
 )
 from kiosk.auth.forms import EmptyForm, EnrollCodeForm, LoginForm
 from kiosk.auth.policy import DEVICE_COOKIE, current_kiosk, current_user, keep_signed_in
-from kiosk.auth.signin import first_factor_passed
+from kiosk.auth.signin import ANONYMOUS, actor, first_factor_passed, record
 from kiosk.clock import now_utc
 from kiosk.models import User
 
@@ -192,6 +193,25 @@ def _wait(email: str) -> tuple[str, int]:
     return render_template("auth/wait.html", email=email[:254]), 429
 
 
+def _record_refusal(
+    db: Session,
+    keys: tuple[throttle.Limit, ...],
+    allowed: bool,
+    started: list[throttle.Limit],
+    who: str,
+) -> None:
+    """In the unit of work that counted the try: a try refused there, or the try that starts a
+    lockout. Guesses refused by the read before it (a known lockout) are not recorded: that
+    would add a write to each; the lockout's start stands for them."""
+    subject = "" if who == ANONYMOUS else who
+    if not allowed:
+        record(db, who, "signin.refused", subject, {"reason": "locked out"})
+        return
+    if started:
+        kinds = ["email" if limit is keys[0] else "address" for limit in started]
+        record(db, who, "signin.refused", subject, {"reason": "lockout started", "by": kinds})
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str | tuple[str, int]:
     if request.method == "POST":
@@ -206,13 +226,18 @@ def login() -> Response | str | tuple[str, int]:
         email = (form.email.data or "").strip().lower()
         keys = _limits(email)
         window = timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
+        user = webdb.session().scalar(select(User).where(User.email == email, User.active))
+        # Recorded as the account, or (an unknown email) as no one, never with the email.
+        who = actor(user) if user is not None else ANONYMOUS
         # Counted before the check, so that guesses sent at the same moment cannot all
         # slip under the limit while the first ones are still being hashed.
+        now = now_utc()
+        started: list[throttle.Limit] = []
         with webdb.unit_of_work() as db:
-            allowed = throttle.attempt(db, keys, window, now_utc())
+            allowed = throttle.attempt(db, keys, window, now, started)
+            _record_refusal(db, keys, allowed, started, who)
         if not allowed:
             return _wait(email)
-        user = webdb.session().scalar(select(User).where(User.email == email, User.active))
         # The dummy is made on the first sign-in of either kind, not only an unknown one.
         dummy = _dummy_hash()
         hashed = user.password_hash if user is not None and user.password_hash else dummy
@@ -228,6 +253,9 @@ def login() -> Response | str | tuple[str, int]:
                 if rehashed is not None:
                     passwords.replace_password_hash(db, user.id, hashed, rehashed)
             return first_factor_passed(user, request.args.get("next"))
+        # The same write whether or not the account exists, so that both take the same time.
+        with webdb.unit_of_work() as db:
+            record(db, who, "signin.failed", who if user is not None else "")
         form.password.errors = ["That email and password do not match."]
     provider = oidc.button(request.args.get("next"))
     return render_template("auth/login.html", form=form, provider=provider)
@@ -238,8 +266,11 @@ def logout() -> Response:
     form = EmptyForm()
     if form.validate_on_submit():
         token = session.get(sessions.SESSION_KEY)
+        user = current_user()
         if isinstance(token, str):
             with webdb.unit_of_work() as db:
                 sessions.end(db, token)
+                if user is not None:
+                    record(db, actor(user), "signout", actor(user))
         session.clear()
     return redirect(url_for("auth.login"))
