@@ -60,8 +60,11 @@ def count(app: Flask, model: Any) -> int:
 
 
 def audit_actions(app: Flask) -> list[str]:
+    """The administrative changes recorded, oldest first (sign-ins, recorded in the same
+    chain, are left out)."""
     with database(app).session_factory() as session:
-        return list(session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+        query = select(AuditEntry.action).where(AuditEntry.action.like("admin.%"))
+        return list(session.scalars(query.order_by(AuditEntry.seq)))
 
 
 def lincoln_id(app: Flask) -> int:
