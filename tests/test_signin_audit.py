@@ -157,7 +157,7 @@ def test_the_second_factor_steps_are_recorded_without_the_codes(app: Flask, dist
     for entry in entries(app):
         assert entry.actor == dana
     failed = entries(app, "signin.second_factor_failed")[0]
-    assert details(failed) == {"why": "wrong"}
+    assert details(failed) == {"why": "wrong", "for": "signin"}
     second = entries(app, "signin.success")[1]
     assert details(second) == {"method": "password", "second_factor": True}
     assert_no_secret(app, PASSWORD, "000001", secret.group(1).replace(" ", ""), *codes)

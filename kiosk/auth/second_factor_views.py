@@ -71,7 +71,9 @@ def _counted(
             if accepted is not None:
                 record(db, who, accepted, who)
         else:
-            record(db, who, "signin.second_factor_failed", who, {"why": outcome[0].name.lower()})
+            # "for": the sign-in itself, or the change the code was to confirm.
+            details = {"why": outcome[0].name.lower(), "for": accepted or "signin"}
+            record(db, who, "signin.second_factor_failed", who, details)
     return outcome
 
 

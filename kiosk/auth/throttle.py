@@ -184,12 +184,20 @@ def succeeded(session: Session, keys: tuple[Limit, ...]) -> None:
     """A right password: forget the email's failures, and take back the address's count for
     this try (an office's people signing in one after another never lock it out)."""
     email, address = keys
-    session.execute(delete(SigninThrottle).where(SigninThrottle.key == email.key))
-    row = session.scalar(
-        select(SigninThrottle).where(SigninThrottle.key == address.key).with_for_update()
+    # Both rows locked first, in key order as attempt() locks them: a right password and a
+    # wrong one for the same email at the same moment would otherwise wait on each other.
+    rows = session.scalars(
+        select(SigninThrottle)
+        .where(SigninThrottle.key.in_([email.key, address.key]))
+        .order_by(SigninThrottle.key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    if row is not None and row.failures > 0:
-        row.failures -= 1
+    for row in rows:
+        if row.key == address.key and row.failures > 0:
+            row.failures -= 1
+    session.flush()
+    session.execute(delete(SigninThrottle).where(SigninThrottle.key == email.key))
     session.flush()
 
 
