@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from kiosk import webdb
 from kiosk.auth.policy import current_user, may, requires, schools_for
 from kiosk.localtime import local
-from kiosk.models import Encounter
+from kiosk.models import Encounter, User
 from kiosk.office.common import office_user, visible
 from kiosk.protocol.documents import DOC_LABELS
 from kiosk.review import log
@@ -44,13 +45,38 @@ def log_page() -> Any:
     """Every encounter the user may read, open or ended, newest first, 50 to a page."""
     db = webdb.session()
     user = office_user()
+    form, filters = checked_filters(db, user)
+    if filters is None:
+        # A list that ignored a filter would look filtered when it is not: show none.
+        return render_template("review/log.html", form=form, rows=[], next_url=None, shown=False)
+    rows, more = log.page(db, visible(user), filters)
+    kept = {name: value for name in FILTERS if (value := request.args.get(name))}
+    next_url = None
+    if more:
+        cursor = make_cursor(rows[-1].started_at, rows[-1].id)
+        next_url = url_for("review.log", **kept, after=cursor)
+    return render_template(
+        "review/log.html",
+        form=form,
+        rows=[_row(e) for e in rows],
+        csv_url=url_for("review.export_csv", **kept),
+        json_url=url_for("review.export_json", **kept),
+        next_url=next_url,
+        first_url=url_for("review.log", **kept),
+        paged=filters.after is not None,
+        shown=True,
+    )
+
+
+def checked_filters(db: Session, user: User) -> tuple[ReviewFilterForm, log.Filters | None]:
+    """Read the filters from the address; None if any is not valid. The log and its exports
+    share this, so a download holds exactly the rows the page lists."""
     schools = log.readable_schools(db, schools_for(user, "encounter.read"))
     form = ReviewFilterForm(request.args, schools=[(s.public_id, s.name) for s in schools])
     if not form.validate():
-        # A list that ignored a filter would look filtered when it is not: show none.
-        return render_template("review/log.html", form=form, rows=[], next_url=None, shown=False)
+        return form, None
     by_public_id = {s.public_id: s.id for s in schools}
-    filters = log.Filters(
+    return form, log.Filters(
         school_id=by_public_id.get(form.school.data or ""),
         date_from=form.date_from.data,
         date_to=form.date_to.data,
@@ -62,21 +88,6 @@ def log_page() -> Any:
         stood_down=form.stood_down.data or "",
         late=form.late.data or "",
         after=parse_cursor(form.after.data) if form.after.data else None,
-    )
-    rows, more = log.page(db, visible(user), filters)
-    next_url = None
-    if more:
-        kept = {name: value for name in FILTERS if (value := request.args.get(name))}
-        cursor = make_cursor(rows[-1].started_at, rows[-1].id)
-        next_url = url_for("review.log", **kept, after=cursor)
-    return render_template(
-        "review/log.html",
-        form=form,
-        rows=[_row(e) for e in rows],
-        next_url=next_url,
-        first_url=url_for("review.log", **{n: v for n in FILTERS if (v := request.args.get(n))}),
-        paged=filters.after is not None,
-        shown=True,
     )
 
 

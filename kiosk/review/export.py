@@ -1,0 +1,215 @@
+"""The review log as a file: CSV or JSON, the same filters and rows as the page.
+
+The file is streamed a chunk of rows at a time, walked by the log's key (started_at, id),
+so a district's whole history never sits in memory at once. Each row holds categories,
+states, times and a count of the people named; never a name and never free text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from flask import Response, abort, current_app, render_template, request, stream_with_context
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from kiosk import audit, webdb
+from kiosk.auth.policy import requires
+from kiosk.clock import now_utc
+from kiosk.localtime import local
+from kiosk.models import Encounter, NamedPerson, School, User
+from kiosk.office.common import office_user, visible
+from kiosk.review import log
+from kiosk.review.blueprint import bp
+from kiosk.review.views import FILTERS, checked_filters
+
+CHUNK = 500
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+COLUMNS = (
+    "public_id",
+    "school",
+    "started_at_utc",
+    "started_at_local",
+    "channel",
+    "status",
+    "outcome",
+    "document_first_impression",
+    "document_confirmed",
+    "exigency",
+    "stood_down",
+    "first_acknowledged_at_utc",
+    "acknowledged_late",
+    "people_named",
+)
+
+
+def neutralised(value: str) -> str:
+    """Prefix a cell a spreadsheet would run as a formula with a quote, so it reads as text."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def _query(user: User, filters: log.Filters) -> Any:
+    """The log's query for these filters, as columns: no ORM objects pile up in the session."""
+    # Counted in the database, so no name is ever loaded; a withdrawn name is not counted.
+    people = (
+        select(func.count(NamedPerson.id))
+        .where(NamedPerson.encounter_id == Encounter.id, NamedPerson.withdrawn_at.is_(None))
+        .correlate(Encounter)
+        .scalar_subquery()
+    )
+    return (
+        log.narrowed(visible(user), filters)
+        .with_only_columns(
+            Encounter.id,
+            Encounter.public_id,
+            School.name,
+            School.timezone,
+            Encounter.started_at,
+            Encounter.channel,
+            Encounter.status,
+            Encounter.outcome,
+            Encounter.doc_first_impression,
+            Encounter.doc_confirmed_type,
+            Encounter.exigency,
+            Encounter.stood_down_at,
+            Encounter.first_acknowledged_at,
+            Encounter.acknowledged_late,
+            people.label("people_named"),
+            maintain_column_froms=False,
+        )
+        .join_from(Encounter, School, Encounter.school_id == School.id)
+        .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+    )
+
+
+def _rows(db: Session, base: Any) -> Iterator[dict[str, Any]]:
+    """Every matching row, newest first, fetched CHUNK at a time by key."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = base
+        if after is not None:
+            started, row_id = after
+            query = query.where(
+                or_(
+                    Encounter.started_at < started,
+                    and_(Encounter.started_at == started, Encounter.id < row_id),
+                )
+            )
+        chunk = db.execute(query.limit(CHUNK)).all()
+        for row in chunk:
+            yield {
+                "public_id": row.public_id,
+                "school": row.name,
+                "started_at_utc": _utc(row.started_at),
+                "started_at_local": local(row.started_at, row.timezone).isoformat(),
+                "channel": row.channel,
+                "status": row.status,
+                "outcome": row.outcome,
+                "document_first_impression": row.doc_first_impression,
+                "document_confirmed": row.doc_confirmed_type,
+                "exigency": row.exigency,
+                "stood_down": row.stood_down_at is not None,
+                "first_acknowledged_at_utc": _utc(row.first_acknowledged_at),
+                "acknowledged_late": bool(row.acknowledged_late),
+                "people_named": int(row.people_named),
+            }
+        if len(chunk) < CHUNK:
+            return
+        after = (chunk[-1].started_at, chunk[-1].id)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return neutralised(str(value))
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: list[str]) -> str:
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(list(COLUMNS))
+    for row in rows:
+        yield line([_cell(row[name]) for name in COLUMNS])
+
+
+def _json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    separator = "\n"
+    for row in rows:
+        # The same neutralising as the CSV: a JSON file is often opened in a spreadsheet too.
+        clean = {k: neutralised(v) if isinstance(v, str) else v for k, v in row.items()}
+        yield separator + json.dumps(clean, ensure_ascii=False)
+        separator = ",\n"
+    yield "\n]\n"
+
+
+def _export(kind: str) -> Any:
+    db = webdb.session()
+    user = office_user()
+    form, filters = checked_filters(db, user)
+    if filters is None:
+        # No file whose rows ignore a filter: the page names what to correct.
+        return render_template(
+            "review/log.html", form=form, rows=[], next_url=None, shown=False
+        ), 400
+    # The whole history, whatever page the reviewer was reading.
+    filters = log.Filters(**{**filters.__dict__, "after": None})
+    # Built now, while the user is loaded: the rows are read after the response has begun.
+    query = _query(user, filters)
+    used = {name: value for name in FILTERS if (value := request.args.get(name))}
+    # Recorded in a short write of its own before the first byte is sent.
+    with webdb.unit_of_work() as writer:
+        audit.record(
+            writer,
+            current_app.config["AUDIT_KEY"],
+            now_utc(),
+            actor=f"user:{user.public_id}",
+            action="review.export",
+            subject="review-log",
+            details={"format": kind, "filters": used},
+        )
+    day = now_utc().strftime("%Y-%m-%d")
+    if kind == "csv":
+        body, mimetype = _csv(_rows(db, query)), "text/csv"
+    elif kind == "json":
+        body, mimetype = _json(_rows(db, query)), "application/json"
+    else:
+        abort(404)
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="review-log-{day}.{kind}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/export.csv", endpoint="export_csv")
+@requires("encounter.read")
+def export_csv() -> Any:
+    """The filtered log as CSV, one row per encounter."""
+    return _export("csv")
+
+
+@bp.get("/export.json", endpoint="export_json")
+@requires("encounter.read")
+def export_json() -> Any:
+    """The filtered log as a JSON array of objects with the CSV's fields."""
+    return _export("json")
