@@ -39,7 +39,10 @@ def csv_rows(client: FlaskClient, query: str = "") -> list[dict[str, str]]:
     assert response.headers["Cache-Control"] == "no-store"
     day = now_utc().strftime("%Y-%m-%d")
     assert response.headers["Content-Disposition"] == f'attachment; filename="review-log-{day}.csv"'
-    reader = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+    body = response.get_data(as_text=True)
+    # A streamed response ends its request (and its database session) only when closed.
+    response.close()
+    reader = csv.DictReader(io.StringIO(body))
     assert tuple(reader.fieldnames or ()) == COLUMNS
     return list(reader)
 
@@ -51,6 +54,7 @@ def json_rows(client: FlaskClient, query: str = "") -> list[dict[str, Any]]:
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Content-Disposition"].endswith('.json"')
     rows = json.loads(response.get_data(as_text=True))
+    response.close()
     assert isinstance(rows, list)
     return rows
 
@@ -218,7 +222,8 @@ def test_the_people_named_are_counted_and_never_named(app: Flask, district: dict
     assert counts == {three: "3", none: "0"}
     assert {r["public_id"]: r["people_named"] for r in json_rows(client)} == {three: 3, none: 0}
     for kind in ("csv", "json"):
-        body = client.get(f"/review/export.{kind}").get_data(as_text=True)
+        with client.get(f"/review/export.{kind}") as response:
+            body = response.get_data(as_text=True)
         assert "Alvarez" not in body and "Ruiz" not in body
 
 
@@ -268,6 +273,7 @@ def test_a_large_export_streams_every_row(app: Flask, district: dict[str, Any]) 
     response = client.get("/review/export.csv")
     assert response.is_streamed
     chunks = list(response.response)
+    response.close()
     # One piece per row and the header: the file was never built whole.
     assert len(chunks) == total + 1
     rows = list(

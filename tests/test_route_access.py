@@ -174,6 +174,7 @@ def test_each_role_gets_the_expected_answer_everywhere(
             response = client.post(path, data=data)
         # Read the whole body: a streamed file ends its request before the next one begins.
         response.get_data()
+        response.close()
         got = answer_of(response, encounter.public_id)
         expected = EXPECTED[(endpoint, method)][role]
         if got != expected:

@@ -92,8 +92,14 @@ def _query(user: User, filters: log.Filters) -> Any:
     )
 
 
-def _rows(db: Session, base: Any) -> Iterator[dict[str, Any]]:
-    """Every matching row, newest first, fetched CHUNK at a time by key."""
+def _rows(base: Any) -> Iterator[dict[str, Any]]:
+    """Every matching row, newest first, fetched CHUNK at a time by key, in a session of its
+    own that is closed when the file ends or the download is abandoned."""
+    with webdb.database().session_factory() as db:
+        yield from _chunks(db, base)
+
+
+def _chunks(db: Session, base: Any) -> Iterator[dict[str, Any]]:
     after: tuple[datetime, int] | None = None
     while True:
         query = base
@@ -190,9 +196,9 @@ def _export(kind: str) -> Any:
         )
     day = now_utc().strftime("%Y-%m-%d")
     if kind == "csv":
-        body, mimetype = _csv(_rows(db, query)), "text/csv"
+        body, mimetype = _csv(_rows(query)), "text/csv"
     elif kind == "json":
-        body, mimetype = _json(_rows(db, query)), "application/json"
+        body, mimetype = _json(_rows(query)), "application/json"
     else:
         abort(404)
     response = Response(stream_with_context(body), mimetype=mimetype)
