@@ -38,12 +38,14 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/office.py
 	$(BIN)/python bench/desk_taps.py
+	$(BIN)/python bench/review.py
 
 # A few seconds of each benchmark: checks that they run and print their line, not speed.
 bench-smoke: $(VENV)/.installed-test
 	$(BIN)/python bench/alert_latency.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "alert_latency" and "p95_ms" in d, d'
 	$(BIN)/python bench/office.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "office" and "delivered" in d, d'
 	$(BIN)/python bench/desk_taps.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "desk_taps" and "max_taps_to_script" in d, d'
+	$(BIN)/python bench/review.py --quick | $(BIN)/python -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["bench"] == "review" and "list_p95_ms" in d, d'
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
