@@ -373,21 +373,13 @@ def floor_filters(query: dict[str, str], school_ids: dict[str, int]) -> log.Filt
 
 def floor_query(filters: log.Filters) -> Any:
     """The page's query, written in Core: the same filters, join, order and limit."""
-    from sqlalchemy import and_, or_
-
     table = Encounter.__table__
     query = select(table, School.__table__.c.name).join(
         School.__table__, School.__table__.c.id == table.c.school_id
     )
     query = log.narrowed(query, filters)
     if filters.after is not None:
-        started, row_id = filters.after
-        query = query.where(
-            or_(
-                table.c.started_at < started,
-                and_(table.c.started_at == started, table.c.id < row_id),
-            )
-        )
+        query = query.where(log.older_than(filters.after))
     return query.order_by(table.c.started_at.desc(), table.c.id.desc()).limit(log.PAGE_SIZE + 1)
 
 
@@ -413,6 +405,9 @@ def measure_list(app: Any, path: Path, samples: int) -> dict[str, Any]:
             connection.execute(floor_query(filters)).all()
         floor_times.append(time.perf_counter() - started)
     engine.dispose()
+    slowest = sorted(zip(page_times, floor_times, queries, strict=True), key=lambda t: -t[0])[:5]
+    for page_s, floor_s, query in slowest:
+        say(f"  page {page_s * 1000:.0f} ms, floor {floor_s * 1000:.0f} ms: {query}")
     search = measure_search(client, samples)
     return {
         "list_p95_ms": round(percentile(page_times, 95) * 1000, 1),

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -54,6 +55,8 @@ class ScriptVersion(Base):
 class Encounter(Base):
     __tablename__ = "encounters"
     __seal_identity__ = ("public_id",)
+    # The review log of one school reads newest first: one index serves both.
+    __table_args__ = (Index("ix_encounters_school_started", "school_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -68,7 +71,7 @@ class Encounter(Base):
     desk_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the desk last said an old open record is still the same visit (see is_stale).
     visit_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     script_version_id: Mapped[int | None] = mapped_column(ForeignKey("script_versions.id"))

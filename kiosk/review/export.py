@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, current_app, render_template, request, stream_with_context
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk import audit, webdb
@@ -105,13 +105,7 @@ def _chunks(db: Session, base: Any) -> Iterator[list[list[Any]]]:
     while True:
         query = base
         if after is not None:
-            started, row_id = after
-            query = query.where(
-                or_(
-                    Encounter.started_at < started,
-                    and_(Encounter.started_at == started, Encounter.id < row_id),
-                )
-            )
+            query = query.where(log.older_than(after))
         chunk = connection.execute(query.limit(CHUNK)).all()
         if not chunk:
             return

@@ -76,17 +76,21 @@ def narrowed(query: Any, filters: Filters) -> Any:
     return query
 
 
+def older_than(key: tuple[datetime, int]) -> Any:
+    """Encounters after this key, newest first: started earlier, or at the same moment with a
+    smaller id. The plain `started_at <=` lets the database walk its index from the key."""
+    started, row_id = key
+    return and_(
+        Encounter.started_at <= started,
+        or_(Encounter.started_at < started, Encounter.id < row_id),
+    )
+
+
 def page(db: Session, visible: Any, filters: Filters) -> tuple[list[Encounter], bool]:
     """One page of the log and whether another follows."""
     query = narrowed(visible, filters)
     if filters.after is not None:
-        started, row_id = filters.after
-        query = query.where(
-            or_(
-                Encounter.started_at < started,
-                and_(Encounter.started_at == started, Encounter.id < row_id),
-            )
-        )
+        query = query.where(older_than(filters.after))
     rows = list(
         db.scalars(
             query.options(joinedload(Encounter.school))
