@@ -63,16 +63,24 @@ KEYS = {
 TARGETS = {"list_p95_ms": 150, "search_p95_ms": 150, "csv_rows_per_s": 50_000}
 SCHOOLS = 40
 AGENCIES = (
-    ("ice", "U.S. Immigration and Customs Enforcement"),
+    ("ice_ero", "U.S. Immigration and Customs Enforcement"),
     ("cbp", "U.S. Customs and Border Protection"),
     ("fbi", "Federal Bureau of Investigation"),
     ("usms", "U.S. Marshals Service"),
     ("hsi", "Homeland Security Investigations"),
 )
-DOCUMENTS = ("judicial_warrant", "administrative_warrant", "subpoena", "detainer", "none", None)
-OUTCOMES = ("left", "waited", "referred", "entered", None)
+DOCUMENTS = (
+    "judicial_warrant",
+    "administrative_warrant",
+    "dhs_subpoena",
+    "judicial_subpoena",
+    "detainer",
+    "none",
+    None,
+)
+OUTCOMES = ("left", "waited", "designee_took_over", "entered_without_consent", None)
 CHANNELS = ("in_person", "in_person", "in_person", "phone")
-KINDS = ("student_info", "student_access", "staff_info", "entry")
+KINDS = ("student_info", "student_access", "student_access,student_info", "staff", "entry")
 FIRST_DAY = datetime(2021, 1, 4, 13, 0, tzinfo=UTC)
 
 
@@ -312,7 +320,9 @@ def list_queries(app: Any, path: Path, samples: int) -> list[dict[str, str]]:
         {"channel": "phone"},
         {"document": "judicial_warrant"},
         {"exigency": "yes"},
-        {"outcome": "entered"},
+        {"outcome": "entered_without_consent"},
+        {"agency": "usms"},
+        {"request_kind": "staff"},
         {"late": "yes"},
         {"stood_down": "yes"},
     ]
@@ -367,6 +377,8 @@ def floor_filters(query: dict[str, str], school_ids: dict[str, int]) -> log.Filt
         outcome=query.get("outcome", ""),
         stood_down=query.get("stood_down", ""),
         late=query.get("late", ""),
+        agency=query.get("agency", ""),
+        request_kind=query.get("request_kind", ""),
         after=after,
     )
 

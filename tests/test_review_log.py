@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from kiosk.db import writing
-from kiosk.models import Encounter, School
+from kiosk.models import Agent, Encounter, School
 from kiosk.review.forms import make_cursor, parse_cursor
 from kiosk.webdb import database
 from tests.conftest import deliver, tap_start, the_encounter
@@ -247,3 +247,34 @@ def test_a_page_key_names_the_exact_start_time_of_the_last_row(moment: datetime)
     assert parse_cursor(make_cursor(moment, 42)) == (moment, 42)
     assert parse_cursor("99999999999999999999-1") is None
     assert parse_cursor("12-") is None
+
+
+def test_the_agency_filter_matches_any_agent_of_the_encounter(
+    app: Flask, district: dict[str, Any]
+) -> None:
+    two_agencies = add(app)
+    other = add(app)
+    add(app)  # no agent recorded
+    with writing(), database(app).session_factory() as session, session.begin():
+        for public_id, picks in ((two_agencies, ["hsi", "ice_ero"]), (other, ["fbi"])):
+            encounter = session.scalar(select(Encounter).where(Encounter.public_id == public_id))
+            assert encounter is not None
+            for position, pick in enumerate(picks, start=1):
+                session.add(Agent(encounter_id=encounter.id, position=position, agency_pick=pick))
+    client = reviewer(app)
+    assert shown(client, "?agency=ice_ero") == [two_agencies]
+    assert shown(client, "?agency=fbi") == [other]
+    assert shown(client, "?agency=dea") == []
+
+
+def test_the_request_filter_matches_one_whole_kind_of_a_set(
+    app: Flask, district: dict[str, Any]
+) -> None:
+    both = add(app, request_kinds="student_access,student_info")
+    info = add(app, request_kinds="student_info")
+    add(app, request_kinds="staff")
+    client = reviewer(app)
+    assert set(shown(client, "?request_kind=student_info")) == {both, info}
+    assert shown(client, "?request_kind=student_access") == [both]
+    page = client.get("/review/?request_kind=student%25").get_data(as_text=True)
+    assert "Choose one of the options in the list." in page

@@ -16,7 +16,7 @@ from wtforms.validators import Optional, ValidationError
 
 from kiosk.forms import options
 from kiosk.protocol.documents import DOC_LABELS
-from kiosk.vocabulary import CHANNELS, OUTCOMES
+from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
 ANY = ("", "Any")
 YES_NO = [ANY, ("yes", "Yes"), ("no", "No")]
@@ -81,6 +81,10 @@ class ReviewFilterForm(FlaskForm):
     )
     stood_down = ListChoice("Stood down at the desk", choices=options(YES_NO), default="")
     late = ListChoice("Acknowledged late", choices=options(YES_NO), default="")
+    agency = ListChoice("Agency", choices=options([ANY, *AGENCIES]), default="")
+    request_kind = ListChoice(
+        "What was asked for", choices=options([ANY, *REQUEST_KINDS]), default=""
+    )
     after = HiddenField()
 
     def __init__(self, *args: Any, schools: list[tuple[str, str]], **kwargs: Any) -> None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from kiosk.models import Encounter, School
+from kiosk.models import Agent, Encounter, School
 from kiosk.protocol.state import Status
 
 PAGE_SIZE = 50
@@ -33,6 +33,8 @@ class Filters:
     outcome: str = ""
     stood_down: str = ""
     late: str = ""
+    agency: str = ""
+    request_kind: str = ""
     after: tuple[datetime, int] | None = None
 
 
@@ -73,6 +75,17 @@ def narrowed(query: Any, filters: Filters) -> Any:
         query = query.where(stood if filters.stood_down == "yes" else ~stood)
     if filters.late:
         query = query.where(Encounter.acknowledged_late.is_(filters.late == "yes"))
+    if filters.agency:
+        # Any agent of the encounter, as the desk picked the agency from the list.
+        query = query.where(
+            select(Agent.id)
+            .where(Agent.encounter_id == Encounter.id, Agent.agency_pick == filters.agency)
+            .exists()
+        )
+    if filters.request_kind:
+        # request_kinds is a comma-joined set of plain keys; match one whole key.
+        kinds = literal(",") + Encounter.request_kinds + literal(",")
+        query = query.where(kinds.contains(f",{filters.request_kind},", autoescape=True))
     return query
 
 

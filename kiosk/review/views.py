@@ -30,6 +30,8 @@ FILTERS = (
     "outcome",
     "stood_down",
     "late",
+    "agency",
+    "request_kind",
 )
 
 
@@ -87,6 +89,8 @@ def checked_filters(db: Session, user: User) -> tuple[ReviewFilterForm, log.Filt
         outcome=form.outcome.data or "",
         stood_down=form.stood_down.data or "",
         late=form.late.data or "",
+        agency=form.agency.data or "",
+        request_kind=form.request_kind.data or "",
         after=parse_cursor(form.after.data) if form.after.data else None,
     )
 
