@@ -156,6 +156,8 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         # How many reverse proxies in front are trusted to say who the client is, and over
         # which scheme and host it came (X-Forwarded-For, -Proto, -Host, -Port).
         "PROXY_HOPS": _int(environ, "KIOSK_PROXY_HOPS", 0),
+        # The board report shows a count from 1 to below this only as "fewer than N".
+        "BOARD_SUPPRESS_BELOW": _int(environ, "KIOSK_BOARD_SUPPRESS_BELOW", 5),
         # Sign-in with the district's identity provider (OpenID Connect): off unless set.
         "OIDC_ISSUER": (environ.get("KIOSK_OIDC_ISSUER") or "").strip(),
         "OIDC_CLIENT_ID": (environ.get("KIOSK_OIDC_CLIENT_ID") or "").strip(),
@@ -180,6 +182,8 @@ def check_settings(settings: dict[str, Any]) -> None:
         )
     if settings["PROXY_HOPS"] < 0:
         raise ConfigError("KIOSK_PROXY_HOPS must be 0 or more")
+    if settings["BOARD_SUPPRESS_BELOW"] < 1:
+        raise ConfigError("KIOSK_BOARD_SUPPRESS_BELOW must be 1 or more")
     check_password_cost(settings)
     check_urls(settings)
     check_oidc(settings)

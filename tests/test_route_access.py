@@ -69,6 +69,10 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     # Its files: the same rows, so the same answers.
     ("review.export_csv", "GET"): answers(admin=FORBIDDEN),
     ("review.export_json", "GET"): answers(admin=FORBIDDEN),
+    # Counts for the user's own schools only (another school's designee sees none of this
+    # school's name, checked below); admins read no record, counted or not.
+    ("review.statistics", "GET"): answers(admin=FORBIDDEN),
+    ("review.board", "GET"): answers(admin=FORBIDDEN),
 }
 # The blueprints whose every route must be decided here.
 WALKED = ("office", "review")
