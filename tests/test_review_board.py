@@ -50,6 +50,44 @@ def recovered(grid: Grid) -> Grid:
     return grid
 
 
+def readings(full: list[list[int]], hidden: set[tuple[int, int]], below: int) -> list[set[int]]:
+    """Every value each hidden small count could hold, given what the report shows: the
+    visible counts, "fewer than N" (1 to N-1) and "not shown" (N or more; tried up to well
+    past the real grand total, which may be hidden itself), with every row and column adding
+    up. Found by trying them all."""
+    grand = 2 * full[-1][-1] + below
+    order = sorted(hidden)
+    small = [0 < full[i][j] < below for i, j in order]
+    ranges = [range(1, below) if s else range(below, grand + 1) for s in small]
+    grid: Grid = shown(full, hidden)
+    found: list[set[int]] = [set() for _ in order]
+    every_line = lines(full)
+
+    def consistent() -> bool:
+        for line in every_line:
+            values = [grid[i][j] for i, j in line]
+            if None in values:
+                continue
+            if sum(values[:-1]) != values[-1]:  # type: ignore[arg-type]
+                return False
+        return True
+
+    def walk(k: int) -> None:
+        if k == len(order):
+            for n, (i, j) in enumerate(order):
+                found[n].add(grid[i][j])  # type: ignore[arg-type]
+            return
+        i, j = order[k]
+        for value in ranges[k]:
+            grid[i][j] = value
+            if consistent():
+                walk(k + 1)
+        grid[i][j] = None
+
+    walk(0)
+    return [values for values, s in zip(found, small, strict=True) if s]
+
+
 def shown(full: list[list[int]], hidden: set[tuple[int, int]]) -> Grid:
     return [
         [None if (i, j) in hidden else v for j, v in enumerate(row)] for i, row in enumerate(full)
@@ -67,6 +105,21 @@ def test_a_small_count_is_hidden_with_partners_so_no_total_gives_it_back() -> No
     grid = [[None if c.hidden else c.value for c in cells] for _, cells in t.rows]
     grid.append([None if c.hidden else c.value for c in t.totals])
     assert recovered(grid) == grid
+
+
+def test_two_small_counts_beside_a_total_that_leaves_2_are_not_both_given_away() -> None:
+    # Two 1s beside a 7 in a row totalling 9: hiding only the 1s would leave 9 - 7 = 2, so
+    # both could only be 1. The 7 is hidden too, and then the totals pin nothing down.
+    t = table(["A", "B"], ["x", "y", "z"], [[1, 1, 7], [6, 6, 9]], 5)
+    a = next(cells for name, cells in t.rows if name == "A")
+    assert [c.hidden for c in a] == [True, True, True, False]
+    assert [c.small for c in a] == [True, True, False, False]
+    full = complete([[1, 1, 7], [6, 6, 9]])
+    hidden = {
+        (i, j) for i, (_, cells) in enumerate(t.rows) for j, c in enumerate(cells) if c.hidden
+    }
+    hidden |= {(2, j) for j, c in enumerate(t.totals) if c.hidden}
+    assert all(len(values) > 1 for values in readings(full, hidden, 5))
 
 
 def test_small_totals_are_hidden_too_and_zero_columns_are_left_out() -> None:
@@ -99,6 +152,15 @@ def test_no_suppressed_count_can_be_recovered_from_any_row_or_column() -> None:
         assert all(sum(p in hidden for p in line) != 1 for line in lines(full))
         grid = shown(full, hidden)
         assert recovered(grid) == grid
+
+
+def test_no_small_count_has_a_single_possible_value_on_small_tables() -> None:
+    rng = random.Random(7)
+    for _ in range(60):
+        inner = [[rng.choice([0, 1, 2, 3, 5, 6, 8]) for _ in range(2)] for _ in range(2)]
+        full = complete(inner)
+        hidden = suppressed(full, 5)
+        assert all(len(values) > 1 for values in readings(full, hidden, 5)), inner
 
 
 def board_tables(page: str, table_id: str) -> dict[str, list[int | None]]:
