@@ -43,15 +43,26 @@ def statistics() -> Any:
         shown=True,
         total=stats.total(db, school_ids, filters),
         charts=[
-            ("by-school", "By school", rows(stats.by_school(db, school_ids, filters))),
-            ("by-month", "By month started (UTC)", rows(stats.by_month(db, school_ids, filters))),
-            ("by-agency", "By agency", rows(stats.by_agency(db, school_ids, filters))),
+            ("by-school", "By school", "School", rows(stats.by_school(db, school_ids, filters))),
+            (
+                "by-month",
+                "By month started (UTC)",
+                "Month (UTC)",
+                rows(stats.by_month(db, school_ids, filters)),
+            ),
+            ("by-agency", "By agency", "Agency", rows(stats.by_agency(db, school_ids, filters))),
             (
                 "by-request",
                 "By what was asked",
+                "Asked for",
                 rows(stats.by_request_kind(db, school_ids, filters)),
             ),
-            ("by-outcome", "By outcome", rows(stats.by_outcome(db, school_ids, filters))),
+            (
+                "by-outcome",
+                "By outcome",
+                "Outcome",
+                rows(stats.by_outcome(db, school_ids, filters)),
+            ),
         ],
         documents=[
             (label, [first, confirmed])
