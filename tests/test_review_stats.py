@@ -160,7 +160,8 @@ def test_a_designee_counts_only_their_own_school(app: Flask, district: dict[str,
 def test_the_time_to_acknowledge_distribution_and_its_median(
     app: Flask, district: dict[str, Any]
 ) -> None:
-    for seconds in (30, 90, 200, 400, 700, 2000):
+    # 60 s exactly is a minute: it is not "under 1 minute" on either database.
+    for seconds in (30, 60, 200, 400, 700, 2000):
         add(
             app,
             first_alert_sent_at=BASE,

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, literal, select
+from sqlalchemy import ColumnElement, Numeric, case, cast, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Agent, Encounter, School
@@ -194,9 +194,11 @@ def by_agency(db: Session, school_ids: set[int] | None, filters: Filters) -> lis
 def seconds_to_acknowledge(db: Session) -> ColumnElement[float]:
     """Seconds from the first alert accepted for delivery to the first acknowledgement."""
     sent, acked = Encounter.first_alert_sent_at, Encounter.first_acknowledged_at
+    # Rounded to the millisecond on both databases: SQLite's Julian days are floats, and
+    # a wait of exactly 60 s would otherwise come out as 59.99995 and fall a bucket short.
     if db.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", acked - sent)
-    return (func.julianday(acked) - func.julianday(sent)) * 86400.0
+        return func.round(cast(func.extract("epoch", acked - sent), Numeric), 3)
+    return func.round((func.julianday(acked) - func.julianday(sent)) * 86400.0, 3)
 
 
 def ack_times(db: Session, school_ids: set[int] | None, filters: Filters) -> AckTimes:
