@@ -33,6 +33,7 @@ ACK_BUCKETS: tuple[tuple[str, str, float], ...] = (
     ("gt30", "30 minutes or more", math.inf),
 )
 NEVER = ("never", "Not acknowledged")
+NOT_ALERTED = "not_alerted"
 
 
 @dataclass(frozen=True)
@@ -208,46 +209,52 @@ def ack_times(db: Session, school_ids: set[int] | None, filters: Filters) -> Ack
     sent = Encounter.first_alert_sent_at.is_not(None)
     acked = Encounter.first_acknowledged_at.is_not(None)
     whens = [(seconds < limit, key) for key, _, limit in ACK_BUCKETS if limit != math.inf]
-    bucket = case((~acked, NEVER[0]), *whens, else_=ACK_BUCKETS[-1][0]).label("bucket")
+    bucket = case((~sent, NOT_ALERTED), (~acked, NEVER[0]), *whens, else_=ACK_BUCKETS[-1][0]).label(
+        "bucket"
+    )
     rows = db.execute(
-        scoped(select(bucket, func.count(Encounter.id)).where(sent), school_ids, filters).group_by(
-            bucket
-        )
+        scoped(select(bucket, func.count(Encounter.id)), school_ids, filters).group_by(bucket)
     )
     found = {key: int(n) for key, n in rows}
     buckets = [Count(key, label, found.get(key, 0)) for key, label, _ in ACK_BUCKETS]
     buckets.append(Count(NEVER[0], NEVER[1], found.get(NEVER[0], 0)))
     acknowledged = sum(c.count for c in buckets[:-1])
-    not_alerted = db.scalar(
-        scoped(select(func.count(Encounter.id)).where(~sent), school_ids, filters)
-    )
+    median, p90 = percentiles(db, school_ids, filters, acknowledged, (0.5, 0.9))
     return AckTimes(
         buckets=buckets,
         acknowledged=acknowledged,
-        median_seconds=percentile(db, school_ids, filters, acknowledged, 0.5),
-        p90_seconds=percentile(db, school_ids, filters, acknowledged, 0.9),
-        not_alerted=int(not_alerted or 0),
+        median_seconds=median,
+        p90_seconds=p90,
+        not_alerted=found.get(NOT_ALERTED, 0),
     )
 
 
-def percentile(
-    db: Session, school_ids: set[int] | None, filters: Filters, n: int, fraction: float
-) -> float | None:
-    """The nearest-rank percentile of the acknowledged times: the value at rank ceil(p*n),
-    read by the database in order (the same answer on both databases)."""
+def percentiles(
+    db: Session,
+    school_ids: set[int] | None,
+    filters: Filters,
+    n: int,
+    fractions: tuple[float, ...],
+) -> list[float | None]:
+    """Nearest-rank percentiles of the acknowledged times: the values at ranks ceil(p*n),
+    numbered by the database in one sorted pass (the same answer on both databases)."""
     if n == 0:
-        return None
-    seconds = seconds_to_acknowledge(db).label("seconds")
-    query = scoped(
-        select(seconds).where(
+        return [None for _ in fractions]
+    seconds = seconds_to_acknowledge(db)
+    ranked = scoped(
+        select(
+            seconds.label("seconds"),
+            func.row_number().over(order_by=(seconds, Encounter.id)).label("rank"),
+        ).where(
             Encounter.first_alert_sent_at.is_not(None),
             Encounter.first_acknowledged_at.is_not(None),
         ),
         school_ids,
         filters,
-    )
-    rank = max(math.ceil(fraction * n), 1)
-    value = db.scalar(query.order_by(seconds, Encounter.id).offset(rank - 1).limit(1))
+    ).subquery()
+    ranks = [max(math.ceil(fraction * n), 1) for fraction in fractions]
+    query = select(ranked.c.rank, ranked.c.seconds).where(ranked.c.rank.in_(set(ranks)))
+    found = {rank: value for rank, value in db.execute(query)}
     # An acknowledgement can be recorded just before the send is (the office saw the
     # dashboard first): that is no wait at all, not a negative one.
-    return max(float(value), 0.0) if value is not None else None
+    return [max(float(found[rank]), 0.0) if rank in found else None for rank in ranks]
