@@ -9,15 +9,18 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from kiosk import create_app
 from kiosk.clock import now_utc
+from kiosk.config import ConfigError
 from kiosk.db import writing
 from kiosk.models import Encounter, NamedPerson
 from kiosk.review.board import complete, lines, suppressed, table
 from kiosk.webdb import database
-from tests.conftest import deliver, tap_start, the_encounter
+from tests.conftest import deliver, settings, tap_start, the_encounter
 from tests.test_policy import LINCOLN, RIVERSIDE, form_token, login
 from tests.test_review_log import DANA, JORDAN, reviewer
 from tests.test_review_stats import add
@@ -250,6 +253,11 @@ def test_the_threshold_follows_the_setting(make_app: Any, district: dict[str, An
     # The 2 is hidden, and with it the 3 (the smallest other count in its row).
     assert outcomes[LINCOLN] == [None, None, 4, 9]
     assert "fewer than 3" in page
+
+
+def test_a_threshold_below_1_is_refused_at_start(database_url: str, tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="KIOSK_BOARD_SUPPRESS_BELOW"):
+        create_app(settings(database_url, str(tmp_path), BOARD_SUPPRESS_BELOW=0))
 
 
 def test_the_period_is_required_and_a_wrong_one_is_named_next_to_its_field(
