@@ -19,6 +19,7 @@ from kiosk.models.encounters import (
     Photo,
     ScriptVersion,
 )
+from kiosk.models.ferpa import PersonMatch, RequestRecord, Student
 from kiosk.models.invitations import INVITATION_PURPOSES, Invitation
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
 from kiosk.models.sealed import SealedText
@@ -43,14 +44,17 @@ __all__ = [
     "LateAddition",
     "NamedPerson",
     "OutboxMessage",
+    "PersonMatch",
     "Photo",
     "RecoveryCode",
+    "RequestRecord",
     "RoleGrant",
     "School",
     "ScriptVersion",
     "SealedText",
     "SigninSession",
     "SigninThrottle",
+    "Student",
     "TestAlert",
     "UTCDateTime",
     "User",
