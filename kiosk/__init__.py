@@ -45,7 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
-    from kiosk import admin, desk, office, review
+    from kiosk import admin, desk, ferpa, office, review
     from kiosk.auth import second_factor_views  # noqa: F401 - attaches its routes to auth_bp
     from kiosk.auth.views import bp as auth_bp
     from kiosk.auth.welcome import bp as welcome_bp
@@ -55,5 +55,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     desk.init_app(app)
     office.init_app(app)
     review.init_app(app)
+    ferpa.init_app(app)
     admin.init_app(app)
     return app

@@ -147,6 +147,9 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "AUDIT_CHECKPOINT_FILE": environ.get("KIOSK_AUDIT_CHECKPOINT_FILE")
         or str(Path(instance_path) / "audit-checkpoints.jsonl"),
         "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),
+        # FERPA advance notice to a parent of a subpoena or court order is due this many
+        # calendar days after the request (counsel shortens it when the return date is sooner).
+        "FERPA_NOTICE_DAYS": _int(environ, "KIOSK_FERPA_NOTICE_DAYS", 5),
         "WRITE_LOCK_TIMEOUT_SECONDS": _float(environ, "KIOSK_WRITE_LOCK_TIMEOUT_SECONDS", 30.0),
         "SIGNIN_FAILURES_ALLOWED": _int(environ, "KIOSK_SIGNIN_FAILURES_ALLOWED", 10),
         "SIGNIN_WINDOW_SECONDS": _int(environ, "KIOSK_SIGNIN_WINDOW_SECONDS", 600),

@@ -135,8 +135,12 @@ def test_every_action_names_only_known_roles() -> None:
             LINCOLN,
             {"office", "account", "encounter.*", "outbox.*", "delivery.details", "script.read"},
         ),
-        ("counsel", None, {"office", "account", "encounter.*", "script.*"}),
-        ("reviewer", None, {"office", "account", "encounter.read", "script.read"}),
+        ("counsel", None, {"office", "account", "encounter.*", "script.*", "ferpa.*"}),
+        (
+            "reviewer",
+            None,
+            {"office", "account", "encounter.read", "script.read", "ferpa.read", "ferpa.record"},
+        ),
         (
             "admin",
             None,

@@ -125,6 +125,12 @@ ACTIONS: dict[str, frozenset[str]] = {
     "script.read": frozenset({"designee", "counsel", "reviewer", "admin"}),
     "script.draft": frozenset({"counsel", "admin"}),  # take up the shipped pack as a draft
     "script.approve": frozenset({"counsel"}),
+    # FERPA student files: district officials read them and match named people to students
+    # (a records task; the encounter itself stays unchanged). Only counsel records that a
+    # court or agency ordered non-disclosure.
+    "ferpa.read": frozenset({"counsel", "reviewer"}),
+    "ferpa.record": frozenset({"counsel", "reviewer"}),
+    "ferpa.nondisclosure": frozenset({"counsel"}),
 }
 
 # Roles, for any school, that may not sign in with a password alone: counsel and admins

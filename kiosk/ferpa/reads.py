@@ -1,0 +1,111 @@
+"""Read-side queries of FERPA records, shared by the pages and the files (and an API later).
+
+A student's rows come only from that student's request records, which hold their own
+copies: nothing here reads the encounter, so another person it names never appears.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiosk.ferpa.operations import EXCEPTION_LABELS, NOTICE_METHODS
+from kiosk.localtime import local
+from kiosk.models import RequestRecord, School, Student
+from kiosk.protocol.documents import DOC_LABELS, DocType
+from kiosk.vocabulary import CHANNELS, REQUEST_KINDS, labels
+
+COLUMNS = (
+    "record_id",
+    "student_id",
+    "local_student_id",
+    "school",
+    "requested_on",
+    "requested_at_utc",
+    "channel",
+    "requested",
+    "requester",
+    "agency",
+    "document",
+    "basis",
+    "released",
+    "exception",
+    "parent_notice",
+)
+
+
+def student_records(session: Session, student: Student, parent_copy: bool) -> list[RequestRecord]:
+    """Every request record in the student's file, oldest first. A parent's copy leaves out
+    those counsel marked as under a non-disclosure order."""
+    query = (
+        select(RequestRecord)
+        .where(RequestRecord.student_id == student.id, RequestRecord.withdrawn_at.is_(None))
+        .order_by(RequestRecord.requested_at, RequestRecord.id)
+    )
+    if parent_copy:
+        query = query.where(RequestRecord.nondisclosure.is_(False))
+    return list(session.scalars(query))
+
+
+def notice_state(record: RequestRecord, today: date) -> str:
+    """The parent notice in words: not tracked, suppressed, sent, due, or overdue."""
+    if not record.notice_required:
+        return "Not required for this kind of request"
+    if record.nondisclosure:
+        return "Not sent: a non-disclosure order applies (recorded by counsel)"
+    if record.notice_sent_on is not None:
+        method = dict(NOTICE_METHODS).get(record.notice_method or "", record.notice_method)
+        return f"Sent on {record.notice_sent_on.isoformat()} ({method})"
+    due = record.notice_due_on
+    if due is not None and due < today:
+        return f"Overdue since {due.isoformat()}"
+    return f"Due by {due.isoformat()}" if due else "Due"
+
+
+def row(record: RequestRecord, student: Student, today: date) -> dict[str, Any]:
+    """One request record as the student's file shows and exports it."""
+    school: School = record.school
+    kinds = labels(REQUEST_KINDS)
+    requested = [kinds.get(k, k) for k in (record.request_kinds or "").split(",") if k]
+    document = (
+        DOC_LABELS.get(DocType(record.document_type), record.document_type)
+        if record.document_type
+        else "None recorded"
+    )
+    return {
+        "record_id": record.public_id,
+        "student_id": student.public_id,
+        "local_student_id": student.local_id or "",
+        "school": school.name,
+        "requested_on": local(record.requested_at, school.timezone).date().isoformat(),
+        "requested_at_utc": record.requested_at.isoformat().replace("+00:00", "Z"),
+        "channel": labels(CHANNELS).get(record.channel, record.channel),
+        "requested": "; ".join(requested) or "Not recorded",
+        "requester": record.requester,
+        "agency": record.agency,
+        "document": document,
+        "basis": record.basis,
+        "released": record.released,
+        "exception": EXCEPTION_LABELS.get(record.exception, record.exception),
+        "parent_notice": notice_state(record, today),
+    }
+
+
+def pending_notices(session: Session, school_ids: set[int] | None) -> list[RequestRecord]:
+    """Parent notices not yet sent and not suppressed, the earliest due first."""
+    query = (
+        select(RequestRecord)
+        .where(
+            RequestRecord.notice_required.is_(True),
+            RequestRecord.nondisclosure.is_(False),
+            RequestRecord.notice_sent_on.is_(None),
+            RequestRecord.withdrawn_at.is_(None),
+        )
+        .order_by(RequestRecord.notice_due_on, RequestRecord.id)
+    )
+    if school_ids is not None:
+        query = query.where(RequestRecord.school_id.in_(school_ids or {-1}))
+    return list(session.scalars(query))
