@@ -328,15 +328,39 @@ def test_the_official_corrects_the_record(app: Flask, district: dict[str, Any]) 
             "basis": "Subpoena AO 88B, case 1:26-cv-0042",
             "released": "Attendance dates for October",
             "exception": "subpoena_notice",
+            "notice_due_on": "2026-11-04",
         },
     )
     assert response.status_code == 302
     [after] = records(app)
     assert after.released == "Attendance dates for October"
     assert after.exception == "subpoena_notice"
+    assert after.notice_due_on == date(2026, 11, 4)
     [entry] = audit_entries(app, "ferpa.record_update")
-    assert json.loads(entry.details)["fields"] == ["basis", "released", "exception"]
+    assert json.loads(entry.details)["fields"] == [
+        "basis",
+        "released",
+        "exception",
+        "notice_due_on",
+    ]
     assert "October" not in entry.details
+    # A subpoena's notice cannot be dropped by clearing its date: only counsel's flag stops it.
+    cleared = reviewer.post(
+        f"/ferpa/records/{record.public_id}",
+        data={
+            "csrf_token": form_token(app, reviewer),
+            "basis": "Subpoena AO 88B",
+            "released": "Nothing",
+            "exception": "none",
+            "notice_due_on": "",
+        },
+    )
+    assert cleared.status_code == 422
+    assert re.search(
+        r'id="notice_due_on-error">A subpoena or court order needs a date for the parent notice\.<',
+        cleared.get_data(as_text=True),
+    )
+    assert records(app)[0].notice_required is True
 
 
 def test_a_form_without_its_token_changes_nothing(app: Flask, district: dict[str, Any]) -> None:

@@ -50,7 +50,12 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
 }
 FORM_DATA: dict[str, dict[str, str]] = {
     "ferpa.match": {"p2-outcome": "not_student"},
-    "ferpa.update_record": {"basis": "Subpoena", "released": "Nothing", "exception": "none"},
+    "ferpa.update_record": {
+        "basis": "Subpoena",
+        "released": "Nothing",
+        "exception": "none",
+        "notice_due_on": "2026-11-06",
+    },
     "ferpa.notice_sent": {"sent_on": "2026-11-03", "method": "email"},
     "ferpa.nondisclosure": {"order": "set"},
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, Field, RadioField, SelectField
-from wtforms.validators import InputRequired, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
 from kiosk.ferpa.operations import EXCEPTIONS, NOTICE_METHODS, OUTCOMES
 from kiosk.forms import note, options
@@ -45,6 +45,13 @@ class RecordForm(FlaskForm):
         "who received the information.",
     )
     exception = SelectField("Under which exception", choices=options(EXCEPTIONS))
+    notice_due_on = DateField(
+        "Parent notice due by",
+        format="%Y-%m-%d",
+        validators=[Optional()],
+        description="For a subpoena or court order: before anything is released. "
+        "Leave empty when no parent notice applies.",
+    )
 
     def validate_basis(self, field: Field) -> None:
         if not field.data:

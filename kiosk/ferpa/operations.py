@@ -83,6 +83,8 @@ class RecordInput:
     basis: str
     released: str
     exception: str
+    # When the parent notice is due; None tracks no notice (refused for a subpoena).
+    notice_due_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -324,11 +326,16 @@ def update_record(
     if values.exception not in EXCEPTION_LABELS:
         raise OperationError("Choose an exception from the list.", "exception")
     record = lock_record(session, record_id)
+    if values.notice_due_on is None and record.document_type in NOTICE_DOCUMENTS:
+        raise OperationError(
+            "A subpoena or court order needs a date for the parent notice.", "notice_due_on"
+        )
     changed = []
-    for name in ("basis", "released", "exception"):
+    for name in ("basis", "released", "exception", "notice_due_on"):
         if getattr(record, name) != getattr(values, name):
             setattr(record, name, getattr(values, name))
             changed.append(name)
+    record.notice_required = record.notice_due_on is not None
     if changed:
         record.updated_by_user_id = user_id
         record.updated_at = now

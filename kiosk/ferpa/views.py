@@ -296,6 +296,7 @@ def update_record(public_id: str) -> Any:
             basis=form.basis.data or "",
             released=form.released.data or "",
             exception=form.exception.data or "",
+            notice_due_on=form.notice_due_on.data,
         )
         try:
             with webdb.unit_of_work() as writer:
@@ -310,7 +311,8 @@ def update_record(public_id: str) -> Any:
                         fields=changed,
                     )
         except OperationError as exc:
-            form["exception"].errors = [*form["exception"].errors, str(exc)]
+            field = exc.field if exc.field in ("exception", "notice_due_on") else "exception"
+            form[field].errors = [*form[field].errors, str(exc)]
         else:
             flash("The request record is saved.", "info")
             return redirect(url_for("ferpa.record", public_id=public_id))
