@@ -479,3 +479,27 @@ def test_two_officials_matching_at_once_leave_one_current_decision(
         )
     assert len(matches) == 2 and len(current) == 1
     assert len(live) == 1 and live[0].match_id == current[0].id
+
+
+def test_a_student_file_is_found_by_name_without_the_name_in_an_address(
+    app: Flask, district: dict[str, Any]
+) -> None:
+    public_id = seed(app)
+    reviewer = official(app)
+    assert match_new(app, reviewer, public_id, 1, MARIA, "S-9").status_code == 302
+    maria = student_named(app, MARIA)
+    token = form_token(app, reviewer)
+    found = reviewer.post(
+        "/ferpa/students/find", data={"csrf_token": token, "name": " maria alvarez "}
+    )
+    assert found.status_code == 200
+    assert f'href="/ferpa/students/{maria.public_id}"' in found.get_data(as_text=True)
+    none = reviewer.post("/ferpa/students/find", data={"csrf_token": token, "name": TOMAS})
+    assert 'id="found-none"' in none.get_data(as_text=True)
+    empty = reviewer.post("/ferpa/students/find", data={"csrf_token": token, "name": ""})
+    assert empty.status_code == 422
+    assert re.search(
+        r'id="name-error">Enter the student&#39;s name\.<', empty.get_data(as_text=True)
+    )
+    searches = audit_entries(app, "ferpa.student_search")
+    assert [json.loads(e.details) for e in searches] == [{"found": 1}, {"found": 0}]

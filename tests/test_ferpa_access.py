@@ -44,6 +44,7 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("ferpa.update_record", "POST"): OFFICIALS,
     ("ferpa.notice_sent", "POST"): OFFICIALS,
     ("ferpa.nondisclosure", "POST"): answers(reviewer=FORBIDDEN),
+    ("ferpa.find_student", "POST"): OFFICIALS,
     ("ferpa.student", "GET"): OFFICIALS,
     ("ferpa.student_csv", "GET"): OFFICIALS,
     ("ferpa.student_json", "GET"): OFFICIALS,
@@ -58,6 +59,7 @@ FORM_DATA: dict[str, dict[str, str]] = {
     },
     "ferpa.notice_sent": {"sent_on": "2026-11-03", "method": "email"},
     "ferpa.nondisclosure": {"order": "set"},
+    "ferpa.find_student": {"name": "Maria Alvarez"},
 }
 
 

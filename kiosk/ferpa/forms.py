@@ -7,7 +7,7 @@ from wtforms import DateField, Field, RadioField, SelectField
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from kiosk.ferpa.operations import EXCEPTIONS, NOTICE_METHODS, OUTCOMES
-from kiosk.forms import note, options
+from kiosk.forms import note, options, required_text
 from kiosk.forms import text as text_field
 from kiosk.models import RequestRecord, Student
 
@@ -82,3 +82,9 @@ class NondisclosureForm(FlaskForm):
         ),
         validators=[InputRequired("Choose one.")],
     )
+
+
+class FindStudentForm(FlaskForm):
+    """A name sent by POST, so it never appears in an address; found by its blind index."""
+
+    name = required_text("Student's name", Student.name, "Enter the student's name.")

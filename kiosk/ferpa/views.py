@@ -27,12 +27,19 @@ from kiosk.clock import now_utc
 from kiosk.ferpa import operations as ops
 from kiosk.ferpa import reads
 from kiosk.ferpa.blueprint import bp
-from kiosk.ferpa.forms import MatchForm, NondisclosureForm, NoticeForm, RecordForm
+from kiosk.ferpa.forms import (
+    FindStudentForm,
+    MatchForm,
+    NondisclosureForm,
+    NoticeForm,
+    RecordForm,
+)
 from kiosk.localtime import local
 from kiosk.models import Encounter, NamedPerson, PersonMatch, RequestRecord, School, Student, User
 from kiosk.office.common import find, office_user
 from kiosk.protocol.encounters import OperationError
 from kiosk.review.export import neutralised
+from kiosk.sealing import blind_index
 
 
 def _audit(db: Session, user: User, action: str, subject: str, **details: Any) -> None:
@@ -482,6 +489,31 @@ def student_json(public_id: str) -> Response:
 @requires("ferpa.read")
 def notices() -> Any:
     """Parent notices not yet sent, the earliest due first; overdue ones say so."""
+    return _notices_page(FindStudentForm(formdata=None))
+
+
+@bp.post("/students/find", endpoint="find_student")
+@requires("ferpa.read")
+def find_student() -> Any:
+    """The files of the students with this name, in the schools the user may read."""
+    form = FindStudentForm()
+    if not form.validate_on_submit():
+        return _notices_page(form, status=422)
+    user = office_user()
+    query = select(Student).where(
+        Student.name_index == blind_index(current_app.config["INDEX_KEY"], form.name.data or "")
+    )
+    allowed = schools_for(user, "ferpa.read")
+    if allowed is not None:
+        query = query.where(Student.school_id.in_(allowed or {-1}))
+    found = list(webdb.session().scalars(query.order_by(Student.id)))
+    _audit_alone(user, "ferpa.student_search", "students", found=len(found))
+    return _notices_page(form, found=found)
+
+
+def _notices_page(
+    form: FindStudentForm, found: list[Student] | None = None, status: int = 200
+) -> Any:
     user = office_user()
     records = reads.pending_notices(webdb.session(), schools_for(user, "ferpa.read"))
     rows = []
@@ -496,4 +528,4 @@ def notices() -> Any:
                 "state": reads.notice_state(record, today),
             }
         )
-    return render_template("ferpa/notices.html", rows=rows)
+    return render_template("ferpa/notices.html", rows=rows, find_form=form, found=found), status
