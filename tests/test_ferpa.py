@@ -503,3 +503,32 @@ def test_a_student_file_is_found_by_name_without_the_name_in_an_address(
     )
     searches = audit_entries(app, "ferpa.student_search")
     assert [json.loads(e.details) for e in searches] == [{"found": 1}, {"found": 0}]
+
+
+def test_a_cell_a_spreadsheet_would_run_arrives_as_text(
+    app: Flask, district: dict[str, Any]
+) -> None:
+    public_id = seed(app)
+    reviewer = official(app)
+    assert match_new(app, reviewer, public_id, 1, MARIA).status_code == 302
+    [record] = records(app)
+    formula = '=HYPERLINK("http://x")'
+    response = reviewer.post(
+        f"/ferpa/records/{record.public_id}",
+        data={
+            "csrf_token": form_token(app, reviewer),
+            "basis": formula,
+            "released": "Nothing",
+            "exception": "none",
+            "notice_due_on": "2026-11-07",
+        },
+    )
+    assert response.status_code == 302
+    maria = student_named(app, MARIA)
+    body = reviewer.get(f"/ferpa/students/{maria.public_id}.csv").get_data(as_text=True)
+    [row] = list(csv.DictReader(io.StringIO(body)))
+    assert row["basis"] == "'" + formula
+    document = json.loads(
+        reviewer.get(f"/ferpa/students/{maria.public_id}.json").get_data(as_text=True)
+    )
+    assert document["records"][0]["basis"] == "'" + formula

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -61,8 +62,13 @@ def _audit_alone(user: User, action: str, subject: str, **details: Any) -> None:
         _audit(db, user, action, subject, **details)
 
 
-def _today(zone_name: str = "UTC") -> Any:
+def _today(zone_name: str = "UTC") -> date:
     return local(now_utc(), zone_name).date()
+
+
+def _field_of(exc: OperationError, form: Any, fallback: str) -> str:
+    """The form field an operation's refusal is about, so its message shows beside it."""
+    return exc.field if exc.field is not None and exc.field in form else fallback
 
 
 @bp.app_context_processor
@@ -223,9 +229,7 @@ def match(public_id: str, position: int) -> Any:
                         request_record=record.public_id if record is not None else None,
                     )
         except OperationError as exc:
-            field = exc.field if exc.field in ("outcome", "student", "new_name") else "outcome"
-            if exc.field == "new_school":
-                field = "new_school"
+            field = _field_of(exc, form, "outcome")
             form[field].errors = [*form[field].errors, str(exc)]
         else:
             flash("The decision is recorded.", "info")
@@ -318,7 +322,7 @@ def update_record(public_id: str) -> Any:
                         fields=changed,
                     )
         except OperationError as exc:
-            field = exc.field if exc.field in ("exception", "notice_due_on") else "exception"
+            field = _field_of(exc, form, "exception")
             form[field].errors = [*form[field].errors, str(exc)]
         else:
             flash("The request record is saved.", "info")
@@ -355,7 +359,7 @@ def notice_sent(public_id: str) -> Any:
                     sent_on=values.sent_on.isoformat(),
                 )
         except OperationError as exc:
-            field = exc.field if exc.field in ("sent_on", "method") else "sent_on"
+            field = _field_of(exc, form, "sent_on")
             form[field].errors = [*form[field].errors, str(exc)]
         else:
             flash("The parent notice is marked sent.", "info")
@@ -460,7 +464,8 @@ def _download(public_id: str, kind: str) -> Response:
             "student_id": student.public_id,
             "local_student_id": student.local_id,
             "copy": copy,
-            "records": rows,
+            # Neutralised like the CSV: a JSON file is often opened in a spreadsheet too.
+            "records": [{k: neutralised(v) for k, v in row.items()} for row in rows],
         }
         body, mimetype = json.dumps(document, ensure_ascii=False, indent=1), "application/json"
     response = Response(body, mimetype=mimetype)
