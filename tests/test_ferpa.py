@@ -361,6 +361,25 @@ def test_the_official_corrects_the_record(app: Flask, district: dict[str, Any]) 
         cleared.get_data(as_text=True),
     )
     assert records(app)[0].notice_required is True
+    # Released under no exception, or "nothing" under one: each is named beside its field.
+    for released, exception, field in [
+        ("Attendance dates", "none", "exception"),
+        ("Nothing", "emergency", "released"),
+    ]:
+        refused = reviewer.post(
+            f"/ferpa/records/{record.public_id}",
+            data={
+                "csrf_token": form_token(app, reviewer),
+                "basis": "Subpoena AO 88B",
+                "released": released,
+                "exception": exception,
+                "notice_due_on": "2026-11-04",
+            },
+        )
+        assert refused.status_code == 422
+        page = refused.get_data(as_text=True)
+        assert re.search(rf'id="{field}-error">', page) and released in page
+    assert records(app)[0].exception == "subpoena_notice"
 
 
 def test_a_form_without_its_token_changes_nothing(app: Flask, district: dict[str, Any]) -> None:

@@ -65,6 +65,7 @@ NOTICE_DOCUMENTS = frozenset(
     {DocType.JUDICIAL_SUBPOENA.value, DocType.GRAND_JURY_SUBPOENA.value, DocType.DHS_SUBPOENA.value}
 )
 OTHER_PERSON = "[another person named]"
+NOTHING_WORDS = frozenset({"nothing", "none", "nothing was released", "no records"})
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,13 @@ def update_record(
     """Save the official's corrections; return the names of the fields that changed."""
     if values.exception not in EXCEPTION_LABELS:
         raise OperationError("Choose an exception from the list.", "exception")
+    nothing = values.released.strip().rstrip(".").lower() in NOTHING_WORDS
+    if values.exception == "none" and not nothing:
+        raise OperationError(
+            'Choose the exception it was released under, or write "Nothing".', "exception"
+        )
+    if values.exception != "none" and nothing:
+        raise OperationError("Say what was released under this exception, and to whom.", "released")
     record = lock_record(session, record_id)
     if values.notice_due_on is None and record.document_type in NOTICE_DOCUMENTS:
         raise OperationError(
