@@ -221,6 +221,13 @@ def test_a_changed_match_keeps_its_history_and_leaves_the_student_file(
     ]
     matching = reviewer.get(f"/ferpa/encounters/{public_id}").get_data(as_text=True)
     assert "Earlier decisions" in matching
+    # A name the desk withdrew after it was matched stays open to a changed decision.
+    with writing(), database(app).session_factory() as session, session.begin():
+        person = session.scalars(select(NamedPerson).where(NamedPerson.position == 1)).one()
+        person.withdrawn_at = STARTED
+    matching = reviewer.get(f"/ferpa/encounters/{public_id}").get_data(as_text=True)
+    assert "The desk withdrew this name" in matching
+    assert match_as(app, reviewer, public_id, 1, "unknown").status_code == 302
 
 
 def test_a_student_file_never_names_the_other_student_of_the_encounter(

@@ -84,10 +84,12 @@ def _nav() -> dict[str, Any]:
 
 
 def _people(db: Session, encounter: Encounter) -> list[NamedPerson]:
+    """Everyone named, withdrawn names too: one matched before the desk withdrew it must
+    stay open to a changed decision."""
     return list(
         db.scalars(
             select(NamedPerson)
-            .where(NamedPerson.encounter_id == encounter.id, NamedPerson.withdrawn_at.is_(None))
+            .where(NamedPerson.encounter_id == encounter.id)
             .order_by(NamedPerson.position)
         )
     )
@@ -188,9 +190,7 @@ def match(public_id: str, position: int) -> Any:
     db = webdb.session()
     person = db.scalar(
         select(NamedPerson).where(
-            NamedPerson.encounter_id == encounter.id,
-            NamedPerson.position == position,
-            NamedPerson.withdrawn_at.is_(None),
+            NamedPerson.encounter_id == encounter.id, NamedPerson.position == position
         )
     )
     if person is None:
