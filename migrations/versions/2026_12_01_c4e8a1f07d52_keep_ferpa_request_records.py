@@ -1,7 +1,7 @@
 """keep FERPA records: students, matches of named people, and 99.32 request records
 
 Revision ID: c4e8a1f07d52
-Revises: 479f815b4143
+Revises: 5c1d7e2a9f30
 Create Date: 2026-12-01 04:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4e8a1f07d52"
-down_revision: str | Sequence[str] | None = "479f815b4143"
+down_revision: str | Sequence[str] | None = "5c1d7e2a9f30"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
