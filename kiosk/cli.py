@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from kiosk import audit, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.admin.changes import record_change
+from kiosk.api.cli import api_tokens_cli
 from kiosk.audit import verify
 from kiosk.auth import invitations, passwords, second_factor
 from kiosk.auth.devices import revoke, shown_code
@@ -61,6 +62,7 @@ def init_app(app: Flask) -> None:
         audit_cli,
         alerts_cli,
         scripts_cli,
+        api_tokens_cli,
     ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)

@@ -135,11 +135,19 @@ def test_every_action_names_only_known_roles() -> None:
             LINCOLN,
             {"office", "account", "encounter.*", "outbox.*", "delivery.details", "script.read"},
         ),
-        ("counsel", None, {"office", "account", "encounter.*", "script.*", "ferpa.*"}),
+        ("counsel", None, {"office", "account", "encounter.*", "script.*", "ferpa.*", "api.read"}),
         (
             "reviewer",
             None,
-            {"office", "account", "encounter.read", "script.read", "ferpa.read", "ferpa.record"},
+            {
+                "office",
+                "account",
+                "encounter.read",
+                "script.read",
+                "ferpa.read",
+                "ferpa.record",
+                "api.read",
+            },
         ),
         (
             "admin",

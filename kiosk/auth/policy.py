@@ -20,8 +20,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from kiosk import webdb
-from kiosk.auth import sessions
+from kiosk import audit, webdb
+from kiosk.auth import api_tokens, sessions
 from kiosk.auth.devices import device_kiosk, usable
 from kiosk.clock import now_utc
 from kiosk.models import Kiosk, RoleGrant, User
@@ -105,6 +105,7 @@ def grants(user: User) -> list[RoleGrant]:
 OFFICE = "office"  # sign in to the office pages at all
 ADMIN = "admin"  # configuration and people: no record content
 ACCOUNT = "account"  # one's own sign-in settings (the second factor)
+API_READ = "api.read"  # read records through /api/v1 with a bearer token
 ACTIONS: dict[str, frozenset[str]] = {
     OFFICE: frozenset({"designee", "counsel", "reviewer", "admin"}),
     ACCOUNT: frozenset({"designee", "counsel", "reviewer", "admin"}),
@@ -131,6 +132,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "ferpa.read": frozenset({"counsel", "reviewer"}),
     "ferpa.record": frozenset({"counsel", "reviewer"}),
     "ferpa.nondisclosure": frozenset({"counsel"}),
+    # The read-only API, with a bearer token; its scope is the schools of these grants.
+    API_READ: api_tokens.API_ROLES,
 }
 
 # Roles, for any school, that may not sign in with a password alone: counsel and admins
@@ -180,6 +183,63 @@ def requires(action: str) -> Callable[[F], F]:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
             if not may(user, action):
                 abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def api_refusal(status: int, error: str, message: str) -> Any:
+    """A JSON refusal; a 401 names the scheme to use (RFC 6750)."""
+    response = jsonify(error=error, message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer realm="api", error="{error}"'
+    return response
+
+
+def api_user() -> User:
+    """The token holder of a view behind @token_required."""
+    user: User | None = g.get("api_user")
+    if user is None:
+        abort(401)
+    return user
+
+
+def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]:
+    """Serve the view only to a live bearer token whose active holder may take the action for
+    some school (401 for a missing, wrong or revoked token, or a disabled holder; 403 when the
+    holder no longer holds a role that may). Each use is recorded before the view reads:
+    who, which token, and the resource, from subject(**view_args). No cookie is read."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                return api_refusal(401, "invalid_request", "Send a bearer token.")
+            row = api_tokens.find(webdb.session(), value.strip())
+            if row is None:
+                return api_refusal(401, "invalid_token", "This token does not work.")
+            user = row.user
+            if not may(user, action):
+                return api_refusal(
+                    403, "insufficient_scope", "This token's holder may not read records."
+                )
+            now = now_utc()
+            with webdb.unit_of_work() as db:
+                api_tokens.used(db, row.id, now)
+                audit.record(
+                    db,
+                    current_app.config["AUDIT_KEY"],
+                    now,
+                    actor=f"user:{user.public_id}",
+                    action=action,
+                    subject=subject(**kwargs),
+                    details={"api_key": row.id, "endpoint": request.endpoint},
+                )
+            g.api_user = user
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

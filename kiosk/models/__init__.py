@@ -1,5 +1,6 @@
 """Every table, re-exported from one place."""
 
+from kiosk.models.api_tokens import ApiToken
 from kiosk.models.base import Base, UTCDateTime, new_public_id
 from kiosk.models.delivery import (
     Acknowledgement,
@@ -31,6 +32,7 @@ __all__ = [
     "ROLES",
     "Acknowledgement",
     "Agent",
+    "ApiToken",
     "AuditEntry",
     "Base",
     "Contact",
