@@ -45,7 +45,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli.init_app(app)
 
-    from kiosk import admin, desk, ferpa, office, review
+    from kiosk import admin, api, desk, ferpa, office, review
     from kiosk.auth import second_factor_views  # noqa: F401 - attaches its routes to auth_bp
     from kiosk.auth.views import bp as auth_bp
     from kiosk.auth.welcome import bp as welcome_bp
@@ -57,4 +57,5 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     review.init_app(app)
     ferpa.init_app(app)
     admin.init_app(app)
+    api.init_app(app)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -22,7 +24,11 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template("error.html", title="Please try again", message=message), 400
 
 
-def _http_error(error: HTTPException) -> tuple[str, int]:
+def _http_error(error: HTTPException) -> Any:
+    if request.path.startswith("/api/"):
+        # The API answers in JSON, even at an address it does not have.
+        code = error.code or 500
+        return jsonify(error=error.name.lower().replace(" ", "_"), message=error.name), code
     messages = {
         403: "You do not have access to this page.",
         404: "There is nothing at this address.",

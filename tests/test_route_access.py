@@ -20,7 +20,7 @@ from tests.conftest import deliver, tap_start, the_encounter
 from tests.test_photos import jpeg_with_gps, upload
 from tests.test_policy import LINCOLN, create_user, form_token, login
 
-OK, FORBIDDEN, HIDDEN, SIGN_IN = "ok", "403", "404", "sign-in"
+OK, FORBIDDEN, HIDDEN, SIGN_IN, NO_TOKEN = "ok", "403", "404", "sign-in", "401"
 ROLES = ("anonymous", "front_desk", "designee", "other_designee", "counsel", "reviewer", "admin")
 
 
@@ -73,9 +73,15 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     # school's name, checked below); admins read no record, counted or not.
     ("review.statistics", "GET"): answers(admin=FORBIDDEN),
     ("review.board", "GET"): answers(admin=FORBIDDEN),
+    # The API reads no session cookie: without a bearer token everyone is refused alike
+    # (tests/test_api.py checks the tokens). Its description is public.
+    ("api.encounters", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.encounter", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.encounter_events", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.openapi", "GET"): PUBLIC,
 }
 # The blueprints whose every route must be decided here.
-WALKED = ("office", "review")
+WALKED = ("office", "review", "api")
 
 # Form fields that make each action valid, so "allowed" means it went through.
 FORM_DATA: dict[str, dict[str, str]] = {

@@ -48,7 +48,8 @@ def narrowed(query: Any, filters: Filters) -> Any:
         query = query.where(Encounter.school_id == filters.school_id)
     if filters.date_from is not None:
         query = query.where(Encounter.started_at >= _start_of(filters.date_from))
-    if filters.date_to is not None:
+    if filters.date_to is not None and filters.date_to < date.max:
+        # There is no day after the last day there is: it sets no upper bound.
         query = query.where(Encounter.started_at < _start_of(filters.date_to + timedelta(days=1)))
     if filters.state == "ended":
         query = query.where(Encounter.status == Status.RESOLVED.value)
