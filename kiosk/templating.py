@@ -43,6 +43,7 @@ ADMIN_SECTIONS = (
     ("admin.routing", "Alert routing"),
     ("admin.test_alerts", "Test alerts"),
     ("admin.scripts", "Scripts"),
+    ("admin.api_tokens", "API tokens"),
 )
 
 

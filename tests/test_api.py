@@ -5,6 +5,7 @@ use audited, and no session cookie ever set."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,10 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from kiosk.models import Agent, ApiToken, AuditEntry, Encounter, OutboxMessage
+from kiosk.models import Agent, ApiToken, AuditEntry, Encounter, OutboxMessage, User
 from kiosk.review.log import PAGE_SIZE
 from kiosk.webdb import database
-from tests.test_policy import LINCOLN, RIVERSIDE, create_user, login
+from tests.test_policy import LINCOLN, RIVERSIDE, create_user, form_token, login
 from tests.test_review_export import name_people
 from tests.test_review_log import BASE, add, school_public_id
 
@@ -273,3 +274,55 @@ def test_the_openapi_document_is_public_and_unknown_addresses_answer_in_json(
     missing = app.test_client().get("/api/v1/nothing-here")
     assert missing.status_code == 404
     assert missing.get_json()["error"] == "not_found"
+
+
+TOKEN_SHOWN = re.compile(r'<code id="api-token">([^<]+)</code>')
+
+
+def test_an_admin_makes_a_token_shown_once_and_revokes_it_in_the_admin_pages(
+    app: Flask, district: Any
+) -> None:
+    create_user(app, REVIEWER, "reviewer")
+    admin = login(app, "admin@demo-district.example", "demo-password")
+    with database(app).session_factory() as session:
+        holder = session.scalar(select(User).where(User.email == REVIEWER))
+        assert holder is not None
+        holder_id = holder.public_id
+    page = admin.get("/admin/api-tokens").get_data(as_text=True)
+    assert f'value="{holder_id}"' in page
+    # A missing label comes back with what was chosen and the reason beside the field.
+    refused = admin.post(
+        "/admin/api-tokens",
+        data={"csrf_token": form_token(app, admin), "holder": holder_id, "label": ""},
+    )
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert f'<option selected value="{holder_id}">' in body
+    assert "Enter what will use the token." in body
+    made = admin.post(
+        "/admin/api-tokens",
+        data={"csrf_token": form_token(app, admin), "holder": holder_id, "label": "Board report"},
+    )
+    assert made.status_code == 200
+    value = TOKEN_SHOWN.findall(made.get_data(as_text=True))[0]
+    assert get(app, "/encounters", value).status_code == 200
+    listing = admin.get("/admin/api-tokens").get_data(as_text=True)
+    assert "Board report" in listing and value[:12] in listing and value not in listing
+    with database(app).session_factory() as session:
+        row = session.scalars(select(ApiToken)).one()
+        token_id = row.id
+    response = admin.post(
+        f"/admin/api-tokens/{token_id}/revoke", data={"csrf_token": form_token(app, admin)}
+    )
+    assert response.status_code == 302
+    assert get(app, "/encounters", value).status_code == 401
+    assert "Revoked" in admin.get("/admin/api-tokens").get_data(as_text=True)
+    with database(app).session_factory() as session:
+        changes = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.like("admin.api_token.%"))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [c.action for c in changes] == ["admin.api_token.create", "admin.api_token.revoke"]
+    assert all(c.subject == f"api_token:{token_id}" for c in changes)
+    assert value not in json.dumps([c.details for c in changes])

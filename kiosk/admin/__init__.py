@@ -12,6 +12,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     # Importing the view modules attaches their routes to the blueprint.
     from kiosk.admin import (  # noqa: F401
+        api_tokens,
         kiosks,
         people,
         routing,

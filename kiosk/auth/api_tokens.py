@@ -120,3 +120,17 @@ def snapshot(row: ApiToken) -> dict[str, object]:
 def used(session: Session, token_id: int, now: datetime) -> None:
     """Note the token's last use (one short write, with the audit entry of that use)."""
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+
+def eligible_holders(session: Session) -> list[User]:
+    """Active people who may hold a token, by name."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.active,
+                User.id.in_(select(RoleGrant.user_id).where(RoleGrant.role.in_(API_ROLES))),
+            )
+            .order_by(User.display_name, User.id)
+        )
+    )
