@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from kiosk import audit
 from kiosk.models import Agent, ApiToken, AuditEntry, Encounter, OutboxMessage, User
 from kiosk.review.log import PAGE_SIZE
 from kiosk.webdb import database
@@ -326,3 +327,36 @@ def test_an_admin_makes_a_token_shown_once_and_revokes_it_in_the_admin_pages(
     assert [c.action for c in changes] == ["admin.api_token.create", "admin.api_token.revoke"]
     assert all(c.subject == f"api_token:{token_id}" for c in changes)
     assert value not in json.dumps([c.details for c in changes])
+
+
+def test_uses_racing_a_revoke_are_each_audited_and_none_outlives_it(app: Flask, token: str) -> None:
+    from tests.test_races import together
+
+    add(app)
+    admin = login(app, "admin@demo-district.example", "demo-password")
+    csrf = form_token(app, admin)
+    with database(app).session_factory() as session:
+        token_id = session.scalars(select(ApiToken.id)).one()
+
+    def use() -> int:
+        return int(get(app, "/encounters", token).status_code)
+
+    def revoke() -> int:
+        path = f"/admin/api-tokens/{token_id}/revoke"
+        return int(admin.post(path, data={"csrf_token": csrf}).status_code)
+
+    answers = together(*([use] * 6), revoke)
+    assert answers[-1] == 302
+    assert set(answers[:-1]) <= {200, 401}
+    # Every answered read left its entry, in one unbroken chain; after the revoke, nothing.
+    with database(app).session_factory() as session:
+        reads = session.scalars(select(AuditEntry).where(AuditEntry.action == "api.read")).all()
+        seqs = session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)).all()
+        revoked = session.scalars(
+            select(AuditEntry.seq).where(AuditEntry.action == "admin.api_token.revoke")
+        ).one()
+        assert audit.verify(session, app.config["AUDIT_KEY"]).ok
+    assert len(reads) == answers.count(200)
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert all(read.seq < revoked for read in reads)
+    assert use() == 401

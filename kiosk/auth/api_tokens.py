@@ -117,9 +117,15 @@ def snapshot(row: ApiToken) -> dict[str, object]:
     }
 
 
-def used(session: Session, token_id: int, now: datetime) -> None:
-    """Note the token's last use (one short write, with the audit entry of that use)."""
-    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+def used(session: Session, token_id: int, now: datetime) -> bool:
+    """Note the token's use, in the write that records it; False if it was revoked meanwhile
+    (the row is locked by this update, so a use and a revoke never overlap)."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(last_used_at=now)
+    )
+    return bool(result.rowcount)
 
 
 def eligible_holders(session: Session) -> list[User]:

@@ -229,7 +229,9 @@ def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]
                 )
             now = now_utc()
             with webdb.unit_of_work() as db:
-                api_tokens.used(db, row.id, now)
+                if not api_tokens.used(db, row.id, now):
+                    # Revoked since it was found: nothing was read, and nothing is recorded.
+                    return api_refusal(401, "invalid_token", "This token does not work.")
                 audit.record(
                     db,
                     current_app.config["AUDIT_KEY"],
