@@ -177,7 +177,13 @@ def test_the_desks_events_come_back_in_order_with_free_text_as_recorded(
     events = get(app, f"/encounters/{public_id}/events", token).get_json()["events"]
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert events[0]["kind"] == "started"
-    assert get(app, "/encounters/no-such-encounter", token).status_code == 404
+    assert get(app, "/encounters/Alexandra-Quintero", token).status_code == 404
+    with database(app).session_factory() as session:
+        subjects = session.scalars(
+            select(AuditEntry.subject).where(AuditEntry.action == "api.read")
+        ).all()
+    # What was typed into the address is not kept: it could be a name.
+    assert subjects == [f"encounter:{public_id}", "encounter:(no such id)"]
 
 
 def test_a_token_works_until_revoked_and_every_use_is_audited(app: Flask, token: str) -> None:

@@ -38,10 +38,14 @@ PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 def _subject(public_id: str = "") -> str:
-    """The resource a use of the API reads, for its audit entry: never what was typed."""
+    """The resource a use of the API reads, for its audit entry: an encounter's id only if
+    there is one, never whatever was typed into the address (it could be a name)."""
     if not public_id:
         return "encounters"
-    return f"encounter:{public_id}" if PUBLIC_ID.match(public_id) else "encounter:(unknown)"
+    found = PUBLIC_ID.match(public_id) and webdb.session().scalar(
+        select(Encounter.id).where(Encounter.public_id == public_id)
+    )
+    return f"encounter:{public_id}" if found else "encounter:(no such id)"
 
 
 def utc(moment: datetime | None) -> str | None:
