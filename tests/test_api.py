@@ -15,12 +15,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from kiosk import audit
-from kiosk.models import Agent, ApiToken, AuditEntry, Encounter, OutboxMessage, User
+from kiosk.models import (
+    Agent,
+    ApiToken,
+    AuditEntry,
+    Encounter,
+    OutboxMessage,
+    RoleGrant,
+    User,
+)
 from kiosk.review.log import PAGE_SIZE
 from kiosk.webdb import database
 from tests.test_policy import LINCOLN, RIVERSIDE, create_user, form_token, login
 from tests.test_review_export import name_people
-from tests.test_review_log import BASE, add, school_public_id
+from tests.test_review_log import BASE, add, school_id, school_public_id
 
 REVIEWER = "reviewer@district.test"
 
@@ -366,3 +374,41 @@ def test_uses_racing_a_revoke_are_each_audited_and_none_outlives_it(app: Flask, 
     assert seqs == list(range(1, len(seqs) + 1))
     assert all(read.seq < revoked for read in reads)
     assert use() == 401
+
+
+def test_a_token_reads_only_the_schools_its_holders_grants_cover(app: Flask, token: str) -> None:
+    lincoln = add(app)
+    riverside = add(app, RIVERSIDE, started_at=BASE - timedelta(hours=1))
+    # A grant limited to one school (the admin pages give these roles district-wide, but the
+    # policy reads whatever grant is stored).
+    with database(app).session_factory() as session, session.begin():
+        holder = session.scalar(select(User).where(User.email == REVIEWER))
+        assert holder is not None
+        grant = session.scalars(select(RoleGrant).where(RoleGrant.user_id == holder.id)).one()
+        grant.school_id = school_id(app, LINCOLN)
+    assert listed(app, token) == [lincoln]
+    assert get(app, f"/encounters/{riverside}", token).status_code == 404
+    assert get(app, f"/encounters/{riverside}/events", token).status_code == 404
+    assert get(app, f"/encounters/{lincoln}", token).status_code == 200
+    # Another school in the filter is refused like a made-up one.
+    query = f"?school={school_public_id(app, RIVERSIDE)}"
+    assert get(app, f"/encounters{query}", token).status_code == 400
+
+
+def test_the_document_describes_exactly_the_routes_the_api_serves(app: Flask) -> None:
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    served = {
+        (rule.rule.removeprefix("/api/v1").replace("<public_id>", "{public_id}"), method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("api.")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    described = {
+        (path, method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    assert served == described
+    parameters = document["paths"]["/encounters"]["get"]["parameters"]
+    channel = next(p for p in parameters if p["name"] == "channel")
+    assert "phone" in channel["schema"]["enum"]
