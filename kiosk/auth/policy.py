@@ -227,6 +227,7 @@ def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]
                 return api_refusal(
                     403, "insufficient_scope", "This token's holder may not read records."
                 )
+            resource = subject(**kwargs)  # read before the write lock is taken
             now = now_utc()
             with webdb.unit_of_work() as db:
                 if not api_tokens.used(db, row.id, now):
@@ -238,7 +239,7 @@ def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]
                     now,
                     actor=f"user:{user.public_id}",
                     action=action,
-                    subject=subject(**kwargs),
+                    subject=resource,
                     details={"api_key": row.id, "endpoint": request.endpoint},
                 )
             g.api_user = user
