@@ -1,7 +1,7 @@
 """add bearer tokens for the read-only API
 
 Revision ID: c41d7e2a9b58
-Revises: 479f815b4143
+Revises: c4e8a1f07d52
 Create Date: 2026-12-01 04:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c41d7e2a9b58"
-down_revision: str | Sequence[str] | None = "479f815b4143"
+down_revision: str | Sequence[str] | None = "c4e8a1f07d52"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
