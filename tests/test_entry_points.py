@@ -89,6 +89,8 @@ EXAMPLES = {
     "email": "dana@x.test",
     "role": "admin",
     "grants": "admin",
+    "label": "SIS export",
+    "token_id": "1",
 }
 
 
