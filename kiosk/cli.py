@@ -31,9 +31,9 @@ from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
-from kiosk.models import ROLES, Contact, School, User
+from kiosk.models import ROLES, Contact, Encounter, School, User
 from kiosk.notify.links import Links
-from kiosk.protocol import people, roster, scriptstore, setup
+from kiosk.protocol import people, roster, scriptstore, search, setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.test_alerts import send_test_alert
 from kiosk.vocabulary import OFFSITE_PLACES
@@ -48,6 +48,7 @@ contacts_cli = AppGroup("contacts", help="Who is alerted for a school, at which 
 audit_cli = AppGroup("audit", help="The hash-chained audit log.")
 alerts_cli = AppGroup("alerts", help="Test alerts: check a school's routing end to end.")
 scripts_cli = AppGroup("scripts", help="Script versions and counsel's approval.")
+review_cli = AppGroup("review", help="The district's review log.")
 
 
 def init_app(app: Flask) -> None:
@@ -63,6 +64,7 @@ def init_app(app: Flask) -> None:
         alerts_cli,
         scripts_cli,
         api_tokens_cli,
+        review_cli,
     ):
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
@@ -1077,3 +1079,23 @@ def scripts_approve(version_id: int, email: str, review_due: datetime | None) ->
             },
         )
     click.echo(f"approved version {version_id}; review due {due.isoformat()}")
+
+
+@review_cli.command("reindex")
+@click.option("--batch", default=500, show_default=True, help="Encounters per transaction.")
+def review_reindex(batch: int) -> None:
+    """Rewrite the search digests of every encounter (after an upgrade, or a new INDEX_KEY)."""
+    key = current_app.config["INDEX_KEY"]
+    after, encounters, digests = 0, 0, 0
+    while True:
+        with webdb.unit_of_work() as session:
+            rows = session.scalars(
+                select(Encounter).where(Encounter.id > after).order_by(Encounter.id).limit(batch)
+            ).all()
+            for encounter in rows:
+                digests += search.reindex(session, encounter, key)
+        if not rows:
+            break
+        after = rows[-1].id
+        encounters += len(rows)
+    click.echo(f"review: search index rewritten for {encounters} encounters ({digests} terms)")

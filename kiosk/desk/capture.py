@@ -73,8 +73,11 @@ def agents(encounter: Encounter, position: int | None = None) -> Any:
         before = top_situation(encounter, "agents")
         values = _agent_values(form)
         actor = desk_actor(encounter)
+        key = current_app.config["INDEX_KEY"]
         with writing(encounter) as (db, current):
-            saved = capture.save_agent(db, current, actor, now_utc(), values, position)
+            saved = capture.save_agent(
+                db, current, actor, now_utc(), values, position, index_key=key
+            )
             after = top_situation(current, "agents")
         warn_status_words(values.name, values.title)
         if saved is not None:
@@ -145,7 +148,7 @@ def request_step(encounter: Encounter) -> Any:
         key = current_app.config["INDEX_KEY"]
         with writing(encounter) as (db, current):
             now = now_utc()
-            capture.save_request(db, current, actor, now, values)
+            capture.save_request(db, current, actor, now, values, index_key=key)
             if name:
                 relation = form.relation.data or "unknown"
                 capture.add_named_person(db, current, actor, now, name, relation, key)

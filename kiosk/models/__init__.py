@@ -23,6 +23,7 @@ from kiosk.models.encounters import (
 from kiosk.models.ferpa import PersonMatch, RequestRecord, Student
 from kiosk.models.invitations import INVITATION_PURPOSES, Invitation
 from kiosk.models.places import ROLES, Contact, District, Kiosk, RoleGrant, School, User
+from kiosk.models.review import PrivilegedNote, SearchTerm
 from kiosk.models.sealed import SealedText
 from kiosk.models.second_factor import RecoveryCode
 from kiosk.models.signin import SigninSession, SigninThrottle
@@ -48,12 +49,14 @@ __all__ = [
     "OutboxMessage",
     "PersonMatch",
     "Photo",
+    "PrivilegedNote",
     "RecoveryCode",
     "RequestRecord",
     "RoleGrant",
     "School",
     "ScriptVersion",
     "SealedText",
+    "SearchTerm",
     "SigninSession",
     "SigninThrottle",
     "Student",

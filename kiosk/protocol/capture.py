@@ -16,7 +16,7 @@ from kiosk import vocabulary
 from kiosk.localtime import local
 from kiosk.models import Agent, Encounter, LateAddition, NamedPerson
 from kiosk.notify.links import Links
-from kiosk.protocol import routing
+from kiosk.protocol import routing, search
 from kiosk.protocol.encounters import (
     REQUEST_KINDS,
     OperationError,
@@ -86,8 +86,11 @@ def save_agent(
     now: datetime,
     values: AgentInput,
     position: int | None = None,
+    *,
+    index_key: str,
 ) -> Agent | None:
-    """Add an agent (position None) or update one; an empty new agent is not added."""
+    """Add an agent (position None) or update one; an empty new agent is not added. The
+    encounter's search digests follow its agents' names and agencies in the same flush."""
     require_desk_open(encounter)
     if position is None:
         if values.is_empty():
@@ -102,6 +105,8 @@ def save_agent(
         record_event(
             session, encounter, "agent_added", actor, now, {"agent": agent.position, **changed}
         )
+        if search.AGENT_COLUMNS & changed.keys():
+            search.reindex(session, encounter, index_key)
         return agent
     agent = session.scalar(
         select(Agent).where(Agent.encounter_id == encounter.id, Agent.position == position)
@@ -113,6 +118,8 @@ def save_agent(
         record_event(
             session, encounter, "agent_updated", actor, now, {"agent": position, **changed}
         )
+        if search.AGENT_COLUMNS & changed.keys():
+            search.reindex(session, encounter, index_key)
     return agent
 
 
@@ -137,7 +144,13 @@ def _event_data(changed: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_request(
-    session: Session, encounter: Encounter, actor: Actor, now: datetime, values: RequestInput
+    session: Session,
+    encounter: Encounter,
+    actor: Actor,
+    now: datetime,
+    values: RequestInput,
+    *,
+    index_key: str,
 ) -> dict[str, Any]:
     require_desk_open(encounter)
     data = asdict(values)
@@ -145,6 +158,8 @@ def save_request(
     changed = apply_changes(encounter, data)
     if changed:
         record_event(session, encounter, "request_recorded", actor, now, _event_data(changed))
+    if search.ENCOUNTER_COLUMNS & changed.keys():
+        search.reindex(session, encounter, index_key)
     return changed
 
 

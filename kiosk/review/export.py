@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask import Response, abort, current_app, request, stream_with_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,8 @@ from kiosk.models import Encounter, NamedPerson, School, User
 from kiosk.office.common import office_user, visible
 from kiosk.review import log
 from kiosk.review.blueprint import bp
-from kiosk.review.views import FILTERS, checked_filters
+from kiosk.review.forms import ReviewSearchForm
+from kiosk.review.views import FILTERS, checked_filters, kept_filters, render_log
 
 CHUNK = 500
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP CSV injection).
@@ -183,8 +184,8 @@ def _export(kind: str) -> Any:
     form, filters = checked_filters(db, user)
     if filters is None:
         # No file whose rows ignore a filter: the page names what to correct.
-        return render_template(
-            "review/log.html", form=form, rows=[], next_url=None, shown=False
+        return render_log(
+            form, ReviewSearchForm(formdata=None), kept_filters(request.args), None
         ), 400
     # The whole history, whatever page the reviewer was reading.
     filters = log.Filters(**{**filters.__dict__, "after": None})

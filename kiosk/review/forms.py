@@ -1,7 +1,8 @@
 """The review log's filters: a GET form, so a filtered list can be bookmarked and shared.
 
 Nothing is stored, so no CSRF token is needed (and one would only clutter the address).
-None of the filters carries a name or free text.
+None of the filters carries a name or free text. Searches can (a person's name, words of
+the stated purpose), so they are posted, with a CSRF token, and never put in an address.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField
-from wtforms.validators import Optional, ValidationError
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.validators import Length, Optional, ValidationError
 
-from kiosk.forms import options
+from kiosk.forms import CleanText, note, options, strip_or_none
+from kiosk.models import PrivilegedNote
 from kiosk.protocol.documents import DOC_LABELS
 from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
@@ -99,3 +101,44 @@ class ReviewFilterForm(FlaskForm):
     def validate_after(self, field: HiddenField) -> None:
         if field.data and parse_cursor(field.data) is None:
             raise ValidationError("This page link is not valid. Start again from the first page.")
+
+
+SEARCH_LIMIT = 200
+
+
+def search_field(label: str, description: str) -> StringField:
+    return StringField(
+        label,
+        description=description,
+        filters=[strip_or_none],
+        validators=[
+            CleanText(),
+            Length(max=SEARCH_LIMIT, message=f"Keep this under {SEARCH_LIMIT} characters."),
+        ],
+        render_kw={"maxlength": SEARCH_LIMIT, "autocomplete": "off"},
+    )
+
+
+class ReviewSearchForm(FlaskForm):
+    """Words and a name to search for: posted beside the filters, so neither reaches an
+    address, a browser's history or an access log."""
+
+    words = search_field(
+        "Words in an agent's name, the agency or the stated purpose",
+        "Each word must appear. End a word with * to match words that start with it, "
+        "for example: immig*",
+    )
+    name = search_field(
+        "A person named in the encounter",
+        "The full name as the desk recorded it; capitals and extra spaces do not matter.",
+    )
+
+    def validate_words(self, field: StringField) -> None:
+        if field.data and not any(ch.isalnum() for ch in field.data):
+            raise ValidationError("Type at least one word, or leave this empty.")
+
+
+class PrivilegedNoteForm(FlaskForm):
+    """A note by counsel, seen by counsel only."""
+
+    text = note("Privileged note (seen by counsel only)", PrivilegedNote.text)

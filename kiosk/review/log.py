@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from kiosk.models import Agent, Encounter, School
+from kiosk.models import Agent, Encounter, NamedPerson, School
+from kiosk.protocol import search
 from kiosk.protocol.state import Status
 
 PAGE_SIZE = 50
@@ -36,6 +37,10 @@ class Filters:
     agency: str = ""
     request_kind: str = ""
     after: tuple[datetime, int] | None = None
+    # Keyed digests of the words searched for (kiosk.protocol.search), and the blind index
+    # of a person's name: never the words or the name themselves.
+    words: search.Query = search.Query(())
+    name_index: str | None = None
 
 
 def _start_of(day: date) -> datetime:
@@ -87,6 +92,14 @@ def narrowed(query: Any, filters: Filters) -> Any:
         # request_kinds is a comma-joined set of plain keys; match one whole key.
         kinds = literal(",") + Encounter.request_kinds + literal(",")
         query = query.where(kinds.contains(f",{filters.request_kind},", autoescape=True))
+    for condition in search.matching(filters.words):
+        query = query.where(condition)
+    if filters.name_index is not None:
+        query = query.where(
+            Encounter.id.in_(
+                select(NamedPerson.encounter_id).where(NamedPerson.name_index == filters.name_index)
+            )
+        )
     return query
 
 
