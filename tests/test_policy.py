@@ -133,7 +133,19 @@ def test_every_action_names_only_known_roles() -> None:
         (
             "designee",
             LINCOLN,
-            {"office", "account", "encounter.*", "outbox.*", "delivery.details", "script.read"},
+            {
+                "office",
+                "account",
+                "encounter.read",
+                "encounter.acknowledge",
+                "encounter.message_desk",
+                "encounter.confirm_document",
+                "encounter.record",
+                "encounter.resolve",
+                "outbox.*",
+                "delivery.details",
+                "script.read",
+            },
         ),
         ("counsel", None, {"office", "account", "encounter.*", "script.*", "ferpa.*", "api.read"}),
         (

@@ -78,7 +78,7 @@ def test_an_ended_encounter_leaves_the_open_list_but_stays_in_the_log(
     assert shown(dana, "?state=ended&outcome=left") == [public_id]
     assert shown(dana, "?state=open") == []
     page = dana.get("/review/").get_data(as_text=True)
-    assert f'href="/office/encounters/{public_id}"' in page
+    assert f'href="/review/encounters/{public_id}"' in page
     assert "They left" in page
     # The office menu leads here.
     assert 'href="/review/"' in dana.get("/office/").get_data(as_text=True)

@@ -66,6 +66,14 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     # page without this encounter (checked below), not a refusal.
     ("review.log", "GET"): answers(admin=FORBIDDEN),
     ("review.report", "GET"): READ,
+    ("review.encounter", "GET"): READ,
+    # A search lists only the user's own schools, like the log.
+    ("review.search", "POST"): answers(admin=FORBIDDEN),
+    # Privileged notes: counsel alone; refused to every other role whatever the record, so
+    # the refusal tells nothing about whether it exists.
+    ("review.add_note", "POST"): answers(
+        other_designee=FORBIDDEN, designee=FORBIDDEN, reviewer=FORBIDDEN, admin=FORBIDDEN
+    ),
     # Its files: the same rows, so the same answers.
     ("review.export_csv", "GET"): answers(admin=FORBIDDEN),
     ("review.export_json", "GET"): answers(admin=FORBIDDEN),
@@ -91,6 +99,8 @@ FORM_DATA: dict[str, dict[str, str]] = {
     "office.guardian_notice": {"notice": "not_notified", "reason": "Not reached yet"},
     "office.care": {"care": "Stays with the teacher"},
     "office.resolve": {"outcome": "left", "notes": ""},
+    "review.search": {"words": "welfare"},
+    "review.add_note": {"text": "Ask the agency for a copy of the warrant."},
 }
 # The alert's link first (before the dashboard acknowledges for the same contact), and the
 # end of the record last, keep every action meaningful.

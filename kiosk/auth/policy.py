@@ -116,6 +116,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "encounter.confirm_document": frozenset({"designee", "counsel"}),
     "encounter.record": frozenset({"designee", "counsel"}),
     "encounter.resolve": frozenset({"designee", "counsel"}),
+    # Counsel's privileged notes on an encounter: read and written by counsel alone.
+    "encounter.privileged_note": frozenset({"counsel"}),
     # Delivery: recipients, errors, "retry now", waiting counts on /healthz.
     "outbox.read": frozenset({"designee", "admin"}),
     "outbox.retry": frozenset({"designee", "admin"}),

@@ -7,7 +7,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     # Importing the view module attaches its routes to the blueprint.
-    from kiosk.review import board_views, export, report, stats_views, views  # noqa: F401
+    from kiosk.review import (  # noqa: F401
+        board_views,
+        encounter,
+        export,
+        report,
+        stats_views,
+        views,
+    )
     from kiosk.review.blueprint import bp
 
     app.register_blueprint(bp)

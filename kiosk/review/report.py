@@ -51,14 +51,15 @@ def told(
     acks: list[tuple[Acknowledgement, str]],
 ) -> list[dict[str, Any]]:
     """Each message to a contact with the contact's first acknowledgement beside it, so the
-    report says who was told, when, and when they answered."""
-    first_ack: dict[int, datetime] = {}
-    for ack, _name in acks:
+    report says who was told, when, and when and as whom they answered."""
+    first_ack: dict[int, tuple[datetime, str]] = {}
+    for ack, name in acks:
         if ack.contact_id is not None:
-            first_ack.setdefault(ack.contact_id, ack.at)
+            first_ack.setdefault(ack.contact_id, (ack.at, name))
     rows = []
     for message in messages:
         contact = contacts.get(message.contact_id) if message.contact_id is not None else None
+        answer = first_ack.get(message.contact_id) if message.contact_id is not None else None
         rows.append(
             {
                 "name": contact.name if contact is not None else "",
@@ -67,9 +68,8 @@ def told(
                 "level": message.level,
                 "status": message.status,
                 "sent_at": message.sent_at,
-                "acknowledged_at": first_ack.get(message.contact_id)
-                if message.contact_id is not None
-                else None,
+                "acknowledged_at": answer[0] if answer else None,
+                "acknowledged_by": answer[1] if answer else "",
             }
         )
     return rows

@@ -172,7 +172,7 @@ def _row(encounter: Encounter) -> dict[str, Any]:
     acknowledged = encounter.first_acknowledged_at
     return {
         "id": encounter.public_id,
-        "url": url_for("office.encounter", public_id=encounter.public_id),
+        "url": url_for("review.encounter", public_id=encounter.public_id),
         "school": encounter.school.name,
         "started": local(encounter.started_at, zone).strftime("%Y-%m-%d %H:%M %Z"),
         "channel": dict(CHANNELS).get(encounter.channel, encounter.channel),

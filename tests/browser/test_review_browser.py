@@ -91,5 +91,5 @@ def test_a_reviewer_finds_an_ended_encounter_by_outcome_and_opens_its_record(
     assert_accessible(page)
 
     row.get_by_role("link", name="Open record").click()
-    page.wait_for_url(f"{base}/office/encounters/{ids['left']}")
+    page.wait_for_url(f"{base}/review/encounters/{ids['left']}")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
