@@ -1089,13 +1089,17 @@ def review_reindex(batch: int) -> None:
     after, encounters, digests = 0, 0, 0
     while True:
         with webdb.unit_of_work() as session:
-            rows = session.scalars(
-                select(Encounter).where(Encounter.id > after).order_by(Encounter.id).limit(batch)
+            ids = session.scalars(
+                select(Encounter.id).where(Encounter.id > after).order_by(Encounter.id).limit(batch)
             ).all()
-            for encounter in rows:
-                digests += search.reindex(session, encounter, key)
-        if not rows:
+            for encounter_id in ids:
+                # Locked like every write to the encounter, so a desk saving an agent at the
+                # same moment is indexed after this, never beside it.
+                encounter = database_module.locked(session, Encounter, encounter_id)
+                if encounter is not None:
+                    digests += search.reindex(session, encounter, key)
+        if not ids:
             break
-        after = rows[-1].id
-        encounters += len(rows)
+        after = ids[-1]
+        encounters += len(ids)
     click.echo(f"review: search index rewritten for {encounters} encounters ({digests} terms)")

@@ -18,6 +18,7 @@ from kiosk.protocol.events import Actor
 from kiosk.webdb import database
 from tests.conftest import csrf_token, tap_start, the_encounter
 from tests.test_desk_flow import walk_all_steps
+from tests.test_races import TRIALS, together
 from tests.test_review_log import BASE, ROW, add, reviewer
 
 NAME = "Maria Example"
@@ -220,3 +221,29 @@ def test_reindex_rebuilds_the_index_for_existing_records(
     assert result.exit_code == 0, result.output
     assert "rewritten for 1 encounters" in result.output
     assert found(client, words="welfare") == [public_id]
+
+
+def test_a_reindex_racing_a_desk_save_leaves_the_index_matching_the_record(
+    app: Flask, kiosk_client: FlaskClient
+) -> None:
+    assert tap_start(kiosk_client).status_code == 302
+    client = reviewer(app)
+    runner = app.test_cli_runner()
+    for trial in range(TRIALS):
+        name = f"Agent{trial}x Quill"
+        token = csrf_token(kiosk_client, "/desk/agents")
+
+        def save(name: str = name, token: str = token) -> int:
+            response = kiosk_client.post(
+                "/desk/agents", data={"csrf_token": token, "name": name, "id_shown": "freely"}
+            )
+            return response.status_code
+
+        def reindex() -> int:
+            return runner.invoke(args=["review", "reindex"]).exit_code
+
+        assert together(save, reindex) == [302, 0]
+        # Whichever went first, the saved agent is found, and so is every earlier one.
+        public_id = the_encounter(app).public_id
+        for earlier in range(trial + 1):
+            assert found(client, words=f"agent{earlier}x") == [public_id]
