@@ -12,12 +12,13 @@ from sqlalchemy import delete, func, select
 
 from kiosk.clock import now_utc
 from kiosk.db import writing
-from kiosk.models import Encounter, SearchTerm
+from kiosk.models import AuditEntry, Encounter, SearchTerm
 from kiosk.protocol import capture, search
 from kiosk.protocol.events import Actor
 from kiosk.webdb import database
 from tests.conftest import csrf_token, tap_start, the_encounter
 from tests.test_desk_flow import walk_all_steps
+from tests.test_policy import user_of
 from tests.test_races import TRIALS, together
 from tests.test_review_log import BASE, ROW, add, reviewer
 
@@ -67,6 +68,16 @@ def test_a_person_named_is_found_by_the_full_name_however_it_is_typed(
     assert found(client, name="  maria   EXAMPLE ") == [public_id]
     assert found(client, name="Maria") == []
     assert found(client, name="Someone Else") == []
+    # Each name search is recorded: who searched, never the name.
+    with database(app).session_factory() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "review.name_search")
+        ).all()
+    assert len(entries) == 3
+    assert all("maria" not in f"{e.subject} {e.details}".lower() for e in entries)
+    assert {e.actor for e in entries} == {
+        f"user:{user_of(app, 'reviewer@district.test').public_id}"
+    }
 
 
 def test_a_name_search_never_reaches_an_address(app: Flask, kiosk_client: FlaskClient) -> None:
@@ -120,6 +131,14 @@ def test_a_search_keeps_the_filters_and_what_was_typed(
     page = response.get_data(as_text=True)
     assert 'value="welfare"' in page
     assert "Not a valid date value." in page
+    response = client.post(
+        "/review/search",
+        data={"csrf_token": csrf_token(client, "/review/"), "words": "a b c d e f g h i"},
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="words-error"' in page and "at most 8 words" in page
+    assert 'value="a b c d e f g h i"' in page
 
 
 def test_search_results_are_paged_by_post(app: Flask, kiosk_client: FlaskClient) -> None:

@@ -27,7 +27,7 @@ WORD = re.compile(r"\w+")
 # Beginnings shorter than this match too much to be useful; longer words are cut here.
 SHORTEST_PREFIX = 2
 LONGEST_WORD = 40
-# The most words one search takes: each is one more condition on the query.
+# The most words one search takes (the form says so): each is one more condition.
 MOST_WORDS = 8
 AGENCY_LABELS = dict(AGENCIES)
 # The columns whose words are searchable; a change to any of them rewrites the digests.

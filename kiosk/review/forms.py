@@ -17,6 +17,7 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from kiosk.forms import CleanText, note, options, strip_or_none
 from kiosk.models import PrivilegedNote
+from kiosk.protocol import search
 from kiosk.protocol.documents import DOC_LABELS
 from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
@@ -136,6 +137,8 @@ class ReviewSearchForm(FlaskForm):
     def validate_words(self, field: StringField) -> None:
         if field.data and not any(ch.isalnum() for ch in field.data):
             raise ValidationError("Type at least one word, or leave this empty.")
+        if len(search.words(field.data)) > search.MOST_WORDS:
+            raise ValidationError(f"Search for at most {search.MOST_WORDS} words at a time.")
 
 
 class PrivilegedNoteForm(FlaskForm):
