@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
@@ -143,8 +144,9 @@ def test_a_search_keeps_the_filters_and_what_was_typed(
 
 def test_search_results_are_paged_by_post(app: Flask, kiosk_client: FlaskClient) -> None:
     key = app.config["INDEX_KEY"]
+    added = [add(app, started_at=BASE + timedelta(minutes=n)) for n in range(52)]
     with writing(), database(app).session_factory() as session, session.begin():
-        for public_id in [add(app, started_at=BASE + timedelta(minutes=n)) for n in range(52)]:
+        for public_id in added:
             encounter = session.scalar(select(Encounter).where(Encounter.public_id == public_id))
             assert encounter is not None
             encounter.purpose = "Asked about the bus schedule."
@@ -266,3 +268,27 @@ def test_a_reindex_racing_a_desk_save_leaves_the_index_matching_the_record(
         public_id = the_encounter(app).public_id
         for earlier in range(trial + 1):
             assert found(client, words=f"agent{earlier}x") == [public_id]
+
+
+@pytest.mark.parametrize("selective_below", [1, 3, 5000])
+def test_common_and_rare_words_find_the_same_encounters_whichever_is_listed_first(
+    app: Flask, kiosk_client: FlaskClient, monkeypatch: pytest.MonkeyPatch, selective_below: int
+) -> None:
+    """A word on fewer encounters than SELECTIVE_BELOW is listed first, the others are
+    checked encounter by encounter: the answer must not depend on which."""
+    monkeypatch.setattr(search, "SELECTIVE_BELOW", selective_below)
+    key = app.config["INDEX_KEY"]
+    purposes = ["bus route", "bus stop", "bus route change", "lunch menu"]
+    ids = [add(app, started_at=BASE + timedelta(minutes=n)) for n in range(len(purposes))]
+    with writing(), database(app).session_factory() as session, session.begin():
+        for public_id, purpose in zip(ids, purposes, strict=True):
+            encounter = session.scalar(select(Encounter).where(Encounter.public_id == public_id))
+            assert encounter is not None
+            encounter.purpose = purpose
+            search.reindex(session, encounter, key)
+    client = reviewer(app)
+    assert found(client, words="bus") == [ids[2], ids[1], ids[0]]
+    assert found(client, words="bus route") == [ids[2], ids[0]]
+    assert found(client, words="route bus chan*") == [ids[2]]
+    assert found(client, words="lunch bus") == []
+    assert found(client, words="menu") == [ids[3]]

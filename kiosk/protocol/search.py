@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from kiosk.models import Agent, Encounter, SearchTerm
@@ -60,9 +61,15 @@ def digests_of(index_key: str, texts: list[str | None]) -> set[str]:
 
 @dataclass(frozen=True)
 class Query:
-    """What a reviewer typed, as digests: every one must match (words are ANDed)."""
+    """What a reviewer typed, as digests: every one must match (words are ANDed).
+
+    ``selective`` is a digest that few encounters have (see ``planned``): its encounters are
+    listed first and the others checked against them. Without one, the log is read newest
+    first and each encounter checked for every digest, which finds a page quickly when the
+    words are common."""
 
     digests: tuple[str, ...]
+    selective: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -109,9 +116,36 @@ def reindex(session: Session, encounter: Encounter, index_key: str) -> int:
     return len(found)
 
 
-def matching(query: Query) -> list[object]:
-    """Conditions on Encounter for a parsed search: one IN per digest."""
-    return [
-        Encounter.id.in_(select(SearchTerm.encounter_id).where(SearchTerm.digest == digest))
-        for digest in query.digests
-    ]
+# A digest with fewer encounters than this is listed first; sorting that many by time is
+# quick, and a word found more often fills a page quickly when read newest first.
+SELECTIVE_BELOW = 5000
+
+
+def planned(session: Session, query: Query) -> Query:
+    """Choose the digest to list first: the rarest, if it is rare enough. Each count stops
+    at SELECTIVE_BELOW rows of the index, so this costs little whatever the words."""
+    rarest, fewest = None, SELECTIVE_BELOW
+    for digest in query.digests:
+        rows = select(SearchTerm.id).where(SearchTerm.digest == digest).limit(SELECTIVE_BELOW)
+        count = session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+        if count < fewest:
+            rarest, fewest = digest, count
+    return replace(query, selective=rarest)
+
+
+def matching(query: Query) -> list[Any]:
+    """Conditions on Encounter for a search: the selective digest as a list of encounters,
+    every other one as a check on each encounter read."""
+    conditions: list[Any] = []
+    if query.selective is not None:
+        conditions.append(
+            Encounter.id.in_(
+                select(SearchTerm.encounter_id).where(SearchTerm.digest == query.selective)
+            )
+        )
+    for digest in query.digests:
+        if digest != query.selective:
+            conditions.append(
+                exists().where(SearchTerm.digest == digest, SearchTerm.encounter_id == Encounter.id)
+            )
+    return conditions

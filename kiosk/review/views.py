@@ -91,7 +91,7 @@ def searchrender_log() -> Any:
     name = searched.name.data
     filters = replace(
         filters,
-        words=search.parse(key, searched.words.data or ""),
+        words=search.planned(db, search.parse(key, searched.words.data or "")),
         name_index=blind_index(key, name) if name else None,
     )
     if name:
