@@ -95,6 +95,9 @@ def test_the_page_shows_the_whole_record_and_who_was_told_when(
     assert "Added after the record ended" in timeline
     assert "after the record ended" in body[body.index('id="record"') :]
     assert "Ms. Okafor" in body
+    documents = body[body.index('id="documents"') : body.index('id="photos-slot"')]
+    assert "Document 1" in documents
+    assert "<dt>Desk's first impression</dt><dd>Administrative warrant</dd>" in documents
     # The photo, through the existing (audited) photo route.
     with database(app).session_factory() as session:
         photo_id = session.scalars(select(Photo.public_id)).one()
