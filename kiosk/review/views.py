@@ -47,7 +47,7 @@ def _nav() -> dict[str, Any]:
 
 @bp.get("/", endpoint="log")
 @requires("encounter.read")
-def logrender_log() -> Any:
+def log_page() -> Any:
     """Every encounter the user may read, open or ended, newest first, 50 to a page."""
     db = webdb.session()
     user = office_user()
@@ -77,7 +77,7 @@ def logrender_log() -> Any:
 
 @bp.post("/search", endpoint="search")
 @requires("encounter.read")
-def searchrender_log() -> Any:
+def search_page() -> Any:
     """The log narrowed by words and a person's name as well as the filters. Posted, so
     neither appears in an address; the next page is posted the same way."""
     db = webdb.session()
