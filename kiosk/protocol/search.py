@@ -71,10 +71,6 @@ class Query:
     digests: tuple[str, ...]
     selective: str | None = None
 
-    @property
-    def empty(self) -> bool:
-        return not self.digests
-
 
 def parse(index_key: str, typed: str) -> Query:
     """A word matches that whole word; a word ending in * matches words that start with it
