@@ -1,7 +1,7 @@
 """search the review log by keyed word digests, and keep counsel's privileged notes
 
 Revision ID: c4e1a7b9d253
-Revises: 479f815b4143
+Revises: c41d7e2a9b58
 Create Date: 2026-12-01 04:30:00.000000
 
 The digests need the index key, which migrations never see: fill them for encounters
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4e1a7b9d253"
-down_revision: str | Sequence[str] | None = "479f815b4143"
+down_revision: str | Sequence[str] | None = "c41d7e2a9b58"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
