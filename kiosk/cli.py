@@ -36,6 +36,7 @@ from kiosk.notify.links import Links
 from kiosk.protocol import people, roster, scriptstore, search, setup
 from kiosk.protocol.scriptstore import current_script_version
 from kiosk.protocol.test_alerts import send_test_alert
+from kiosk.retention_cli import retention_cli
 from kiosk.vocabulary import OFFSITE_PLACES
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -69,6 +70,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(demo_command)
     app.cli.add_command(backup.backup_cli)
+    app.cli.add_command(retention_cli)
     keys_cli.add_command(backup.keys_export)
     keys_cli.add_command(keys_rotate)
     for command in app.cli.commands.values():

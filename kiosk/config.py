@@ -20,6 +20,10 @@ KEYS_FILE = "keys.json"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 # The sign-in page's button for the district's identity provider, unless KIOSK_OIDC_LABEL says.
 DEFAULT_OIDC_LABEL = "Sign in with the district account"
+# Seven years (7 x 365 + 2 leap days): a common school-records schedule for incident files.
+DEFAULT_RETENTION_DAYS = 2557
+# Shorter than this would purge a record before a review or a complaint could ask for it.
+MIN_RETENTION_DAYS = 30
 
 
 class ConfigError(RuntimeError):
@@ -161,6 +165,9 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         "PROXY_HOPS": _int(environ, "KIOSK_PROXY_HOPS", 0),
         # The board report shows a count from 1 to below this only as "fewer than N".
         "BOARD_SUPPRESS_BELOW": _int(environ, "KIOSK_BOARD_SUPPRESS_BELOW", 5),
+        # Ended encounters keep their content this many days, then `retention run` removes
+        # it (unless on legal hold). Finite by design: there is no "keep forever".
+        "RETENTION_DAYS": _int(environ, "KIOSK_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         # Sign-in with the district's identity provider (OpenID Connect): off unless set.
         "OIDC_ISSUER": (environ.get("KIOSK_OIDC_ISSUER") or "").strip(),
         "OIDC_CLIENT_ID": (environ.get("KIOSK_OIDC_CLIENT_ID") or "").strip(),
@@ -187,6 +194,8 @@ def check_settings(settings: dict[str, Any]) -> None:
         raise ConfigError("KIOSK_PROXY_HOPS must be 0 or more")
     if settings["BOARD_SUPPRESS_BELOW"] < 1:
         raise ConfigError("KIOSK_BOARD_SUPPRESS_BELOW must be 1 or more")
+    if settings["RETENTION_DAYS"] < MIN_RETENTION_DAYS:
+        raise ConfigError(f"KIOSK_RETENTION_DAYS must be {MIN_RETENTION_DAYS} or more")
     check_password_cost(settings)
     check_urls(settings)
     check_oidc(settings)

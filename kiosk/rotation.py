@@ -33,7 +33,7 @@ from kiosk.models import (
     Photo,
     User,
 )
-from kiosk.models.sealed import identity_of_row, sealed_columns
+from kiosk.models.sealed import REMOVED, identity_of_row, sealed_columns
 from kiosk.photos import PhotoUnavailable, legacy_path, read_legacy_file
 from kiosk.sealing import (
     BYTES_PREFIX,
@@ -74,7 +74,11 @@ def _behind(model: type[Any], keyring: Keyring) -> Any:
     table = model.__table__
     return or_(
         *(
-            and_(table.c[key].is_not(None), not_(table.c[key].startswith(prefix, autoescape=True)))
+            and_(
+                table.c[key].is_not(None),
+                table.c[key] != REMOVED,
+                not_(table.c[key].startswith(prefix, autoescape=True)),
+            )
             for key in sealed_columns(model)
         )
     )
@@ -98,7 +102,7 @@ def _reseal_rows(
         values: dict[str, Any] = {}
         for key in keys:
             stored = getattr(row, key)
-            if stored is None or key_id_of(stored) == keyring.current:
+            if stored is None or stored == REMOVED or key_id_of(stored) == keyring.current:
                 continue
             plain = open_text(keyring, stored, table.name, key, identity)
             values[key] = seal_text(keyring, plain, table.name, key, identity)

@@ -128,6 +128,13 @@ class Encounter(Base):
     guardian_notice_reason: Mapped[str | None] = mapped_column(SealedText)
     resolution_notes: Mapped[str | None] = mapped_column(SealedText)
 
+    # Retention (kiosk.retention): a legal hold keeps the content past the retention
+    # period; purged_at says when the content was removed under the retention policy.
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    hold_reason: Mapped[str | None] = mapped_column(SealedText(300))
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
     school: Mapped[School] = relationship()
     kiosk: Mapped[Kiosk | None] = relationship()
     agents: Mapped[list[Agent]] = relationship(

@@ -20,6 +20,8 @@ from kiosk.models.base import new_public_id
 from kiosk.sealing import Keyring, SealError, keyring_of, open_text, seal_text
 
 PLAIN_KEY = "sealed_plain"
+# What a required sealed column holds once its content is removed (kiosk.retention).
+REMOVED = ""
 
 
 class SealedText(TypeDecorator[str]):
@@ -81,7 +83,12 @@ def _seal_pending(target: Any, changed_only: bool) -> None:
     row = ""
     for key in sealed_columns(type(target)):
         value = state.dict.get(key)
-        if value is None or (changed_only and not get_history(target, key).has_changes()):
+        # An empty value holds nothing to protect (a purged row's content): stored as is.
+        if (
+            value is None
+            or value == REMOVED
+            or (changed_only and not get_history(target, key).has_changes())
+        ):
             continue
         if keyring is None:
             keyring = _keyring(object_session(target))

@@ -16,6 +16,7 @@ from kiosk.models import Encounter, Photo
 from kiosk.office.blueprint import bp
 from kiosk.office.common import office_user
 from kiosk.photos import PhotoMismatch, PhotoUnavailable, open_photo
+from kiosk.retention import removal_notice
 from kiosk.sealing import keyring_of
 
 KIND_ALT = {"document": "Photo of the document", "business_card": "Photo of a business card"}
@@ -56,12 +57,18 @@ def office_photo_context(session: Session, encounter: Encounter) -> dict[str, An
                 "thumb_height": thumb_height,
             }
         )
-    return {"photos": photos, "can_view_photos": allowed, "photos_partial": PARTIAL}
+    return {
+        "photos": photos,
+        "can_view_photos": allowed,
+        "photos_partial": PARTIAL,
+        # A purged encounter's photos keep their rows (times, SHA-256), not their images.
+        "photos_removed": removal_notice(encounter),
+    }
 
 
 def first_document_photo(context: dict[str, Any]) -> dict[str, Any] | None:
     """The first photo of the document, if the signed-in user may see photos."""
-    if not context["can_view_photos"]:
+    if not context["can_view_photos"] or context.get("photos_removed"):
         return None
     return next((p for p in context["photos"] if p["kind"] == "document"), None)
 

@@ -34,6 +34,7 @@ from kiosk.protocol import encounters as desk_ops
 from kiosk.protocol.documents import DOC_LABELS, DocType
 from kiosk.protocol.scriptstore import pack_by_id, pack_for
 from kiosk.protocol.state import ACTIVE, Status
+from kiosk.retention import removal_notice
 from kiosk.vocabulary import OUTCOMES, RELATIONS, REQUEST_KINDS
 
 
@@ -126,6 +127,7 @@ def record_context(encounter: Encounter) -> dict[str, Any]:
     return {
         "encounter": encounter,
         "school": encounter.school,
+        "removed": removal_notice(encounter),
         "document": document_record.first_document(db, encounter),
         "doc_labels": {t.value: label for t, label in DOC_LABELS.items()},
         "request_labels": dict(REQUEST_KINDS),
@@ -142,7 +144,7 @@ def record_context(encounter: Encounter) -> dict[str, Any]:
             .order_by(DeskMessage.sent_at)
         ).all(),
         "late_additions": [
-            (row, json.loads(row.content))
+            (row, json.loads(row.content) if row.content else {})
             for row in db.scalars(
                 select(LateAddition)
                 .where(LateAddition.encounter_id == encounter.id)
