@@ -147,7 +147,19 @@ def test_every_action_names_only_known_roles() -> None:
                 "script.read",
             },
         ),
-        ("counsel", None, {"office", "account", "encounter.*", "script.*", "ferpa.*", "api.read"}),
+        (
+            "counsel",
+            None,
+            {
+                "office",
+                "account",
+                "encounter.*",
+                "script.*",
+                "ferpa.*",
+                "api.read",
+                "retention.hold",
+            },
+        ),
         (
             "reviewer",
             None,

@@ -22,12 +22,14 @@ from kiosk.sealing import blind_index
 from kiosk.webdb import database
 from tests.conftest import csrf_token, enroll_client, settings, tap_start
 from tests.test_photos import jpeg_with_gps, upload
-from tests.test_policy import login
+from tests.test_policy import create_user, login
 from tests.test_races import together
 from tests.test_sealing import ADDRESS, DANA, MESSAGE, NAME, PURPOSE
 
 DAYS = 30
 REASON = "Notice of claim received from counsel for a family"
+COUNSEL = "counsel@district.test"
+REVIEWER = "reviewer@district.test"
 
 
 @pytest.fixture
@@ -230,6 +232,67 @@ def test_a_dry_run_names_what_would_go_and_writes_nothing(short: Flask, district
     assert audit_actions(app) == chain
     assert raw(app, "SELECT count(*) FROM encounters WHERE purged_at IS NOT NULL") == [(0,)]
     assert finds_name(app)
+
+
+def test_only_counsel_sets_and_releases_a_hold_and_each_is_audited(
+    app: Flask, district: Any, kiosk_client: FlaskClient
+) -> None:
+    encounter = typed(app, kiosk_client)
+    page = f"/review/encounters/{encounter.public_id}/hold"
+    create_user(app, REVIEWER, "reviewer")
+    reviewer = login(app, REVIEWER)
+    token = csrf_token(reviewer, f"/office/encounters/{encounter.public_id}")
+    assert reviewer.get(page).status_code == 403
+    refused = reviewer.post(page, data={"csrf_token": token, "reason": REASON})
+    assert refused.status_code == 403
+    designee = login(app, DANA, "demo-password")
+    assert designee.get(page).status_code == 403
+    create_user(app, COUNSEL, "counsel")
+    counsel = login(app, COUNSEL)
+
+    empty = counsel.post(page, data={"csrf_token": csrf_token(counsel, page), "reason": "  "})
+    too_long = counsel.post(
+        page, data={"csrf_token": csrf_token(counsel, page), "reason": "Matter " * 60}
+    )
+    placed = counsel.post(page, data={"csrf_token": csrf_token(counsel, page), "reason": REASON})
+    shown = counsel.get(page).get_data(as_text=True)
+
+    assert empty.status_code == 422
+    assert 'id="reason-error">Give the reason for the hold.' in empty.get_data(as_text=True)
+    assert too_long.status_code == 422
+    body = too_long.get_data(as_text=True)
+    assert "Keep this under 300 characters." in body and "Matter Matter" in body
+    assert placed.status_code == 302
+    assert "On legal hold since" in shown and REASON in shown and "Test counsel" in shown
+    with database(app).session_factory() as session:
+        row = session.get(Encounter, encounter.id)
+        assert row is not None and row.held_at is not None and row.held_by_user_id is not None
+
+    released = counsel.post(f"{page}/release", data={"csrf_token": csrf_token(counsel, page)})
+
+    assert released.status_code == 302
+    assert "Not on legal hold." in counsel.get(page).get_data(as_text=True)
+    holds = [a for a in audit_actions(app) if a[0].startswith("encounter.hold")]
+    assert [a[0] for a in holds] == ["encounter.hold", "encounter.hold_release"]
+    assert all(a[1] == f"encounter:{encounter.public_id}" for a in holds)
+    assert all(REASON not in a[2] for a in holds)
+
+
+def test_a_hold_cannot_keep_content_already_removed(short: Flask, district: Any) -> None:
+    app = short
+    desk, _ = enroll_client(app, "Lincoln Elementary School")
+    encounter = ended(app, desk)
+    assert cli(app, "retention", "run").exit_code == 0
+    create_user(app, COUNSEL, "counsel")
+    counsel = login(app, COUNSEL)
+    page = f"/review/encounters/{encounter.public_id}/hold"
+
+    shown = counsel.get(page).get_data(as_text=True)
+    by_cli = cli(app, "retention", "hold", encounter.public_id, "--reason", REASON)
+
+    assert "Content removed under the retention policy on" in shown
+    assert 'name="reason"' not in shown
+    assert by_cli.exit_code != 0 and "already removed" in by_cli.output
 
 
 TRIALS = 3

@@ -34,6 +34,7 @@ def answers(**overrides: str) -> dict[str, str]:
 READ = answers(other_designee=HIDDEN, admin=FORBIDDEN)
 ACT = answers(other_designee=HIDDEN, reviewer=FORBIDDEN, admin=FORBIDDEN)
 PUBLIC = dict.fromkeys(ROLES, OK)
+HOLD = answers(designee=FORBIDDEN, other_designee=FORBIDDEN, reviewer=FORBIDDEN, admin=FORBIDDEN)
 
 EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("office.home", "GET"): answers(),
@@ -87,6 +88,10 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("api.encounter", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
     ("api.encounter_events", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
     ("api.openapi", "GET"): PUBLIC,
+    # The legal hold: counsel's alone, so every other role is refused before any lookup.
+    ("review.hold", "GET"): HOLD,
+    ("review.hold_set", "POST"): HOLD,
+    ("review.hold_release", "POST"): HOLD,
 }
 # The blueprints whose every route must be decided here.
 WALKED = ("office", "review", "api")
@@ -101,6 +106,7 @@ FORM_DATA: dict[str, dict[str, str]] = {
     "office.resolve": {"outcome": "left", "notes": ""},
     "review.search": {"words": "welfare"},
     "review.add_note": {"text": "Ask the agency for a copy of the warrant."},
+    "review.hold_set": {"reason": "Notice of claim"},
 }
 # The alert's link first (before the dashboard acknowledges for the same contact), and the
 # end of the record last, keep every action meaningful.

@@ -118,6 +118,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "encounter.resolve": frozenset({"designee", "counsel"}),
     # Counsel's privileged notes on an encounter: read and written by counsel alone.
     "encounter.privileged_note": frozenset({"counsel"}),
+    # A legal hold keeps a record past the retention period: counsel's decision alone.
+    "retention.hold": frozenset({"counsel"}),
     # Delivery: recipients, errors, "retry now", waiting counts on /healthz.
     "outbox.read": frozenset({"designee", "admin"}),
     "outbox.retry": frozenset({"designee", "admin"}),

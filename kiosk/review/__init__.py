@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
         board_views,
         encounter,
         export,
+        hold,
         report,
         stats_views,
         views,
