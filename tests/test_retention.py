@@ -27,6 +27,8 @@ from tests.test_races import together
 from tests.test_sealing import ADDRESS, DANA, MESSAGE, NAME, PURPOSE
 
 DAYS = 30
+AGENT = "Ravelline Ostrowicz"
+WITNESS = "Mrs. Quenby Harrowgate"
 REASON = "Notice of claim received from counsel for a family"
 COUNSEL = "counsel@district.test"
 REVIEWER = "reviewer@district.test"
@@ -46,6 +48,17 @@ def typed(app: Flask, desk: FlaskClient) -> Encounter:
     """Tap, then type a name, the purpose and a document's names through the real desk pages
     (as tests.test_sealing.plant does), and send the desk a message from the office."""
     assert tap_start(desk).status_code == 302
+    agent = desk.post(
+        "/desk/agents",
+        data={
+            "csrf_token": csrf_token(desk, "/desk/agents"),
+            "name": AGENT,
+            "badge_number": "4471",
+            "agency_printed": "Homeland Security Investigations",
+            "agency_pick": "hsi",
+        },
+    )
+    assert agent.status_code == 302
     desk.post(
         "/desk/request",
         data={
@@ -77,6 +90,7 @@ def typed(app: Flask, desk: FlaskClient) -> Encounter:
 def ended(app: Flask, desk: FlaskClient, days_ago: int = DAYS + 1) -> Encounter:
     """A typed encounter, resolved by the designee, its end moved back by days_ago."""
     encounter = typed(app, desk)
+    late_token = csrf_token(desk, "/desk/outcome")
     office = login(app, DANA, "demo-password")
     page = f"/office/encounters/{encounter.public_id}"
     response = office.post(
@@ -84,6 +98,9 @@ def ended(app: Flask, desk: FlaskClient, days_ago: int = DAYS + 1) -> Encounter:
         data={"csrf_token": csrf_token(office, page), "outcome": "left", "notes": "Left at 10"},
     )
     assert response.status_code == 302
+    # The desk's form sent after the office resolved is kept as a late addition.
+    late = desk.post("/desk/outcome", data={"csrf_token": late_token, "witnesses": WITNESS})
+    assert late.status_code == 302
     with unit_of_work(database(app).session_factory) as session:
         row = session.get(Encounter, encounter.id)
         assert row is not None and row.status == "resolved"
@@ -129,6 +146,9 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
     encounter = ended(app, desk)
     events_before = event_rows(app)
     assert finds_name(app)
+    office = login(app, DANA, "demo-password")
+    shown = office.get(f"/office/encounters/{encounter.public_id}").get_data(as_text=True)
+    assert all(word in shown for word in (NAME, PURPOSE, ADDRESS, MESSAGE, AGENT, WITNESS))
 
     result = cli(app, "retention", "run")
 
@@ -147,8 +167,16 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
     assert sealed[0][0] is None and sealed[0][1] is None and sealed[0][2] is not None
     assert raw(app, "SELECT names_addresses FROM documents") == [(None,)]
     assert raw(app, "SELECT text FROM desk_messages") == [("",)]
+    assert raw(app, "SELECT content FROM late_additions") == [("",)]
+    assert raw(app, "SELECT name, badge_number, agency_printed FROM agents") == [
+        (None, None, "Homeland Security Investigations")
+    ]
     assert raw(app, "SELECT content, stored_name FROM photos") == [(None, None)]
-    for table, column in (("named_people", "name"), ("desk_messages", "text")):
+    for table, column in (
+        ("named_people", "name"),
+        ("desk_messages", "text"),
+        ("late_additions", "content"),
+    ):
         rows = raw(app, f"SELECT count(*) FROM {table} WHERE {column} LIKE 'sealed:%'")  # noqa: S608
         assert rows == [(0,)]
     # The events are untouched; the chain gained one entry and still verifies.
@@ -156,18 +184,17 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
     purge = [a for a in audit_actions(app) if a[0] == "retention.purge"]
     assert len(purge) == 1 and purge[0][1] == f"encounter:{encounter.public_id}"
     assert json.loads(purge[0][2]) == {
-        "agents": 0,
+        "agents": 1,
         "desk_messages": 1,
         "documents": 1,
         "encounters": 1,
-        "late_additions": 0,
+        "late_additions": 1,
         "named_people": 1,
         "photos": 1,
     }
     verify = cli(app, "audit", "verify")
     assert verify.exit_code == 0, verify.output
     # Pages say what happened where the content was.
-    office = login(app, DANA, "demo-password")
     for path in (
         f"/office/encounters/{encounter.public_id}",
         f"/review/encounters/{encounter.public_id}/report",
@@ -176,7 +203,7 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
         body = page.get_data(as_text=True)
         assert page.status_code == 200, path
         assert "Content removed under the retention policy on" in body
-        for word in (NAME, PURPOSE, ADDRESS, MESSAGE):
+        for word in (NAME, PURPOSE, ADDRESS, MESSAGE, AGENT, WITNESS):
             assert word not in body
     # A second run finds nothing left to do.
     again = cli(app, "retention", "run")
@@ -243,12 +270,15 @@ def test_only_counsel_sets_and_releases_a_hold_and_each_is_audited(
     reviewer = login(app, REVIEWER)
     token = csrf_token(reviewer, f"/office/encounters/{encounter.public_id}")
     assert reviewer.get(page).status_code == 403
+    report = f"/review/encounters/{encounter.public_id}/report"
+    assert 'id="legal-hold-link"' not in reviewer.get(report).get_data(as_text=True)
     refused = reviewer.post(page, data={"csrf_token": token, "reason": REASON})
     assert refused.status_code == 403
     designee = login(app, DANA, "demo-password")
     assert designee.get(page).status_code == 403
     create_user(app, COUNSEL, "counsel")
     counsel = login(app, COUNSEL)
+    assert f'href="{page}" id="legal-hold-link"' in counsel.get(report).get_data(as_text=True)
 
     empty = counsel.post(page, data={"csrf_token": csrf_token(counsel, page), "reason": "  "})
     too_long = counsel.post(

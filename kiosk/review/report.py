@@ -10,9 +10,9 @@ from flask import render_template
 from sqlalchemy import select
 
 from kiosk import webdb
-from kiosk.auth.policy import requires
+from kiosk.auth.policy import may, requires
 from kiosk.models import Acknowledgement, District, Encounter, OutboxMessage
-from kiosk.office.common import audit_view, find
+from kiosk.office.common import audit_view, find, office_user
 from kiosk.office.record import page_context
 from kiosk.review.blueprint import bp
 
@@ -32,6 +32,7 @@ def report(public_id: str) -> Any:
         district=district.name if district is not None else "",
         times=times(record),
         told=told(context["messages"], context["contacts"], context["acks"]),
+        may_hold=may(office_user(), "retention.hold", record.school_id),
     )
 
 
