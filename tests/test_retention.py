@@ -242,6 +242,27 @@ def test_a_held_encounter_is_kept_until_its_hold_is_released(short: Flask, distr
     assert cli(app, "audit", "verify").exit_code == 0
 
 
+def test_purged_rows_need_no_key_so_rotation_can_retire_the_old_one(
+    short: Flask, district: Any
+) -> None:
+    app = short
+    desk, _ = enroll_client(app, "Lincoln Elementary School")
+    ended(app, desk)
+    assert cli(app, "retention", "run").exit_code == 0
+
+    rotated = cli(app, "keys", "rotate")
+    retired = cli(app, "keys", "rotate", "--retire")
+
+    assert rotated.exit_code == 0, rotated.output
+    assert retired.exit_code == 0, retired.output
+    assert "only k2 is needed" in retired.output
+    # Rotation left the emptied values empty: nothing to seal, no ciphertext of nothing.
+    assert raw(app, "SELECT name, name_index FROM named_people") == [("", retention.REMOVED_INDEX)]
+    assert raw(app, "SELECT text FROM desk_messages") == [("",)]
+    assert raw(app, "SELECT content FROM late_additions") == [("",)]
+    assert cli(app, "audit", "verify").exit_code == 0
+
+
 def test_a_dry_run_names_what_would_go_and_writes_nothing(short: Flask, district: Any) -> None:
     app = short
     desk, _ = enroll_client(app, "Lincoln Elementary School")
