@@ -1,7 +1,7 @@
 """add the legal hold and the retention purge to encounters
 
 Revision ID: 8e3b5d1f7a42
-Revises: 5c1d7e2a9f30
+Revises: c4e1a7b9d253
 Create Date: 2026-12-01 04:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8e3b5d1f7a42"
-down_revision: str | Sequence[str] | None = "5c1d7e2a9f30"
+down_revision: str | Sequence[str] | None = "c4e1a7b9d253"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
