@@ -37,7 +37,9 @@ from kiosk.models import (
     NamedPerson,
     Photo,
 )
+from kiosk.models.review import PrivilegedNote
 from kiosk.models.sealed import REMOVED, sealed_columns
+from kiosk.protocol import search
 from kiosk.protocol.state import Status
 
 # The encounter's own rows whose sealed columns are emptied. Only these: records kept
@@ -122,7 +124,13 @@ def _empty_sealed(row: Any) -> bool:
 
 
 def purge(
-    session: Session, encounter_id: int, now: datetime, days: int, audit_key: str, actor: str
+    session: Session,
+    encounter_id: int,
+    now: datetime,
+    days: int,
+    audit_key: str,
+    actor: str,
+    index_key: str,
 ) -> Purged | None:
     """Remove one encounter's content if it is still due, decided on the row loaded locked;
     None if it is not due any more (held, purged or reopened meanwhile)."""
@@ -160,8 +168,16 @@ def purge(
         photo.stored_name = None
         removed_photos += 1
     counts["photos"] = removed_photos
+    # Counsel's privileged notes go with the rest of the content.
+    notes = session.scalars(
+        select(PrivilegedNote).where(PrivilegedNote.encounter_id == encounter.id)
+    ).all()
+    counts["privileged_notes"] = sum(int(_empty_sealed(note)) for note in notes)
     encounter.purged_at = now
     session.flush()
+    # The search index is rebuilt from what is left (the agency), so no removed name or word
+    # can still find the encounter.
+    search.reindex(session, encounter, index_key)
     audit.record(
         session,
         audit_key,

@@ -58,7 +58,9 @@ def retention_run(dry_run: bool) -> None:
     key = current_app.config["AUDIT_KEY"]
     for item in candidates:
         with webdb.unit_of_work() as session:
-            result = retention.purge(session, item.id, now, days, key, actor="cli")
+            result = retention.purge(
+                session, item.id, now, days, key, "cli", current_app.config["INDEX_KEY"]
+            )
         if result is None:
             skipped += 1
             click.echo(f"skipped {item.public_id}: no longer due (put on hold or changed)")

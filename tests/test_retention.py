@@ -17,7 +17,9 @@ from kiosk import create_app, retention
 from kiosk.clock import now_utc
 from kiosk.config import ConfigError
 from kiosk.db import unit_of_work
-from kiosk.models import AuditEntry, Encounter, EncounterEvent, NamedPerson
+from kiosk.models import AuditEntry, Encounter, EncounterEvent, NamedPerson, RoleGrant
+from kiosk.models.review import PrivilegedNote, SearchTerm
+from kiosk.protocol import search
 from kiosk.sealing import blind_index
 from kiosk.webdb import database
 from tests.conftest import csrf_token, enroll_client, settings, tap_start
@@ -130,6 +132,15 @@ def finds_name(app: Flask) -> bool:
     return bool(found)
 
 
+def indexed(app: Flask, encounter_id: int) -> set[str]:
+    """The encounter's search digests, as the review log's search reads them."""
+    with database(app).session_factory() as session:
+        rows = session.scalars(
+            select(SearchTerm.digest).where(SearchTerm.encounter_id == encounter_id)
+        )
+        return set(rows)
+
+
 def event_rows(app: Flask) -> list[tuple[Any, ...]]:
     with database(app).session_factory() as session:
         return [
@@ -146,6 +157,15 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
     encounter = ended(app, desk)
     events_before = event_rows(app)
     assert finds_name(app)
+    with unit_of_work(database(app).session_factory) as session:
+        author_id = session.scalar(select(RoleGrant.user_id).where(RoleGrant.role == "admin"))
+        assert author_id is not None
+        session.add(
+            PrivilegedNote(encounter_id=encounter.id, author_user_id=author_id, text=MESSAGE)
+        )
+    agent_words = search.digests_of(app.config["INDEX_KEY"], [AGENT, PURPOSE])
+    agency_words = search.digests_of(app.config["INDEX_KEY"], ["Homeland Security"])
+    assert agent_words <= indexed(app, encounter.id) and agency_words <= indexed(app, encounter.id)
     office = login(app, DANA, "demo-password")
     shown = office.get(f"/office/encounters/{encounter.public_id}").get_data(as_text=True)
     assert all(word in shown for word in (NAME, PURPOSE, ADDRESS, MESSAGE, AGENT, WITNESS))
@@ -191,7 +211,12 @@ def test_run_removes_the_content_of_an_encounter_past_the_period(
         "late_additions": 1,
         "named_people": 1,
         "photos": 1,
+        "privileged_notes": 1,
     }
+    assert raw(app, "SELECT text FROM privileged_notes") == [("",)]
+    # No removed word finds it in the review log's search any more; the agency still does.
+    assert not agent_words & indexed(app, encounter.id)
+    assert agency_words <= indexed(app, encounter.id)
     verify = cli(app, "audit", "verify")
     assert verify.exit_code == 0, verify.output
     # Pages say what happened where the content was.
@@ -357,7 +382,9 @@ def purge_and_hold_at_once(app: Flask, encounter_id: int) -> tuple[Any, Any]:
 
     def purge() -> Any:
         with unit_of_work(factory) as session:
-            return retention.purge(session, encounter_id, now, DAYS, key, "cli")
+            return retention.purge(
+                session, encounter_id, now, DAYS, key, "cli", app.config["INDEX_KEY"]
+            )
 
     def hold() -> Any:
         try:
@@ -407,3 +434,26 @@ def test_a_retention_period_below_the_minimum_is_refused_at_start(
 
 def test_the_default_retention_period_is_finite(app: Flask) -> None:
     assert app.config["RETENTION_DAYS"] == 2557
+
+
+def test_the_encounter_review_page_shows_the_hold_to_counsel_and_the_removal_to_all(
+    short: Flask, district: Any
+) -> None:
+    app = short
+    desk, _ = enroll_client(app, "Lincoln Elementary School")
+    encounter = ended(app, desk)
+    page = f"/review/encounters/{encounter.public_id}"
+    create_user(app, COUNSEL, "counsel")
+    create_user(app, REVIEWER, "reviewer")
+    counsel, reviewer = login(app, COUNSEL), login(app, REVIEWER)
+
+    before = counsel.get(page).get_data(as_text=True)
+    assert 'id="legal-hold"' in before and "Place on legal hold" in before
+    assert 'id="legal-hold"' not in reviewer.get(page).get_data(as_text=True)
+    assert cli(app, "retention", "run").exit_code == 0
+    for client in (counsel, reviewer):
+        after = client.get(page).get_data(as_text=True)
+        assert 'id="content-removed"' in after
+        assert "Content removed under the retention policy on" in after
+        assert NAME not in after and AGENT not in after and PURPOSE not in after
+    assert "A hold can no longer keep it." in counsel.get(page).get_data(as_text=True)

@@ -19,6 +19,7 @@ from kiosk.protocol import notes
 from kiosk.protocol.encounters import OperationError
 from kiosk.review.blueprint import bp
 from kiosk.review.forms import PrivilegedNoteForm
+from kiosk.review.hold import HOLD, hold_context
 from kiosk.review.report import told
 
 NOTE = "encounter.privileged_note"
@@ -68,7 +69,9 @@ def add_note(public_id: str) -> Any:
 
 def render_page(record: Encounter, note_form: PrivilegedNoteForm) -> str:
     context = page_context(record)
-    counsel = may(office_user(), NOTE, record.school_id)
+    user = office_user()
+    counsel = may(user, NOTE, record.school_id)
+    holds = may(user, HOLD, record.school_id)
     return render_template(
         "review/encounter.html",
         **context,
@@ -78,6 +81,8 @@ def render_page(record: Encounter, note_form: PrivilegedNoteForm) -> str:
         privileged_notes=notes.privileged_notes(webdb.session(), record) if counsel else [],
         authors=_authors(record) if counsel else {},
         note_form=note_form,
+        may_hold=holds,
+        **(hold_context(record) if holds else {}),
     )
 
 
