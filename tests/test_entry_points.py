@@ -91,6 +91,8 @@ EXAMPLES = {
     "grants": "admin",
     "label": "SIS export",
     "token_id": "1",
+    "public_id": "abc123",
+    "reason": "Notice of claim",
 }
 
 
