@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     # Flask-WTF's HTTPS Referer check would refuse every form. The tokens stay; the origin
     # check below takes the Referer check's place.
     app.config["WTF_CSRF_SSL_STRICT"] = False
+    app.before_request(_no_nul_in_address)
     csrf.init_app(app)
     app.before_request(_same_origin)
     app.after_request(_headers)
@@ -60,6 +61,15 @@ def origin_of(url: str) -> str:
     if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
+
+
+def _no_nul_in_address() -> None:
+    """Refuse an address holding a NUL character: no id, page key or filter has one, and
+    PostgreSQL cannot compare text with one (it would fail the request with a 500)."""
+    if "\x00" in request.path:
+        abort(404)
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        abort(400)
 
 
 def _same_origin() -> None:
