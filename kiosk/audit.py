@@ -17,10 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from kiosk.models import AuditEntry
+from kiosk.models import AuditEntry, AuditHead
 from kiosk.protocol.events import canonical_json
 
 GENESIS = "0" * 64
@@ -52,6 +54,67 @@ def entry_hash(
     return hmac.new(key.encode(), material, hashlib.sha256).hexdigest()
 
 
+HEAD_ID = 1
+
+
+def _locked_head(connection: Connection) -> tuple[int, str]:
+    """Lock the head row and return the newest entry's (seq, hash)."""
+    head = AuditHead.__table__
+    query = select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID).with_for_update()
+    row = connection.execute(query).one_or_none()
+    if row is None:
+        # A database emptied by hand or by a test: start the head from the chain, once,
+        # whoever gets here first.
+        entries = AuditEntry.__table__
+        last = connection.execute(
+            select(entries.c.seq, entries.c.hash).order_by(entries.c.seq.desc()).limit(1)
+        ).one_or_none()
+        values = {
+            "id": HEAD_ID,
+            "seq": last.seq if last else 0,
+            "hash": last.hash if last else GENESIS,
+        }
+        insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert(head).values(**values).on_conflict_do_nothing())
+        row = connection.execute(query).one()
+    return int(row.seq), str(row.hash)
+
+
+def append(
+    connection: Connection,
+    key: str,
+    now: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append one entry on the caller's connection (its transaction); return its seq."""
+    last_seq, prev = _locked_head(connection)
+    seq = last_seq + 1
+    fingerprint = key_fingerprint(key) if seq == 1 else None
+    body = canonical_json(details or {})
+    at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
+    actor, action, subject = actor[:200], action[:60], subject[:200]
+    digest = entry_hash(key, prev, seq, at, actor, action, subject, body, fingerprint)
+    connection.execute(
+        AuditEntry.__table__.insert().values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            subject=subject,
+            details=body,
+            prev_hash=prev,
+            hash=digest,
+            key_fingerprint=fingerprint,
+        )
+    )
+    head = AuditHead.__table__
+    connection.execute(head.update().where(head.c.id == HEAD_ID).values(seq=seq, hash=digest))
+    return seq
+
+
 def record(
     session: Session,
     key: str,
@@ -60,33 +123,13 @@ def record(
     action: str,
     subject: str,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry. Details must never hold names or free text."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One writer at a time appends to the chain.
-        session.execute(text("SELECT pg_advisory_xact_lock(727274)"))
-    last = session.scalar(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1))
-    seq = (last.seq + 1) if last else 1
-    prev = last.hash if last else GENESIS
-    fingerprint = key_fingerprint(key) if seq == 1 else None
-    body = canonical_json(details or {})
-    at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor[:200],
-        action=action[:60],
-        subject=subject[:200],
-        details=body,
-        prev_hash=prev,
-        hash=entry_hash(
-            key, prev, seq, at, actor[:200], action[:60], subject[:200], body, fingerprint
-        ),
-        key_fingerprint=fingerprint,
-    )
-    session.add(entry)
+) -> int:
+    """Append one entry inside the session's transaction; return its seq.
+
+    Details must never hold names or free text."""
+    # Pending changes to the record go first: their own entries come before this one.
     session.flush()
-    return entry
+    return append(session.connection(), key, now, actor, action, subject, details)
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,8 @@ class Verification:
     head_hash: str = GENESIS
     # False for a chain begun before first entries carried the key's fingerprint.
     fingerprinted: bool = True
+    # The seq the head row names (None when there is no head row).
+    head_seq: int | None = None
 
     @property
     def wrong_key(self) -> bool:
@@ -150,7 +195,16 @@ def verify(session: Session, key: str) -> Verification:
         prev = entry.hash
         expected_seq += 1
         checked += 1
-    return Verification(True, checked, head_hash=prev, fingerprinted=fingerprinted)
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
+    ).one_or_none()
+    return Verification(
+        True,
+        checked,
+        head_hash=prev,
+        fingerprinted=fingerprinted,
+        head_seq=head.seq if head is not None else None,
+    )
 
 
 def chain_hashes(session: Session) -> dict[int, str]:

@@ -922,6 +922,12 @@ def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
                 "entries were removed and others written in their place"
             )
         raise audit_failure(message, EXIT_ENTRIES_REMOVED)
+    if result.head_seq is not None and result.head_seq != result.checked:
+        raise audit_failure(
+            f"the chain ends at entry {result.checked} but its head row names entry "
+            f"{result.head_seq}: entries were removed",
+            EXIT_ENTRIES_REMOVED,
+        )
     return result, points
 
 

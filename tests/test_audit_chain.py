@@ -5,18 +5,19 @@ checkpoint outside the database has seen them."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from kiosk import audit
 from kiosk.clock import now_utc
 from kiosk.db import writing
-from kiosk.models import AuditEntry
+from kiosk.models import AuditEntry, AuditHead
 from kiosk.protocol.events import canonical_json
 from kiosk.webdb import database
 
@@ -113,10 +114,26 @@ def test_deleting_every_entry_after_a_checkpoint_is_detected(app: Flask) -> None
     assert "saw entry 2: entries were removed" in result.output
 
 
+def rewind_head(app: Flask, seq: int) -> None:
+    """Point the head row back at entry seq, as someone cutting the chain would."""
+    with writing(), database(app).session_factory() as session, session.begin():
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.seq == seq)).one()
+        session.execute(update(AuditHead).values(seq=seq, hash=entry.hash))
+
+
+def test_deleting_the_newest_entries_is_detected_by_the_head_row(app: Flask) -> None:
+    append(app, 5)
+    change(app, delete(AuditEntry).where(AuditEntry.seq > 3))
+    result = run(app, "verify")
+    assert result.exit_code == 4
+    assert "the chain ends at entry 3 but its head row names entry 5" in result.output
+
+
 def test_entries_replaced_after_a_checkpoint_are_detected(app: Flask) -> None:
     append(app, 4)
     assert run(app, "checkpoint").exit_code == 0
     change(app, delete(AuditEntry).where(AuditEntry.seq > 2))
+    rewind_head(app, 2)
     append(app, 3)
     result = run(app, "verify")
     assert result.exit_code == 4
@@ -157,6 +174,8 @@ def test_a_chain_begun_before_fingerprints_still_verifies(app: Flask) -> None:
                 ),
             )
         )
+    # As the migration that added the head row left it.
+    rewind_head(app, 1)
     append(app, 2)
     result = run(app, "verify")
     assert result.exit_code == 0, result.output
@@ -185,3 +204,30 @@ def test_no_checkpoint_is_signed_over_a_file_the_key_does_not_match(
     assert result.exit_code == 5
     assert "check the audit key first" in result.output
     assert len(checkpoint_file(app).read_text().splitlines()) == 1
+
+
+def test_two_writers_appending_at_once_leave_no_gap_and_no_duplicate(app: Flask) -> None:
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            start.wait(timeout=30)
+            append(app, 10)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    with database(app).session_factory() as session:
+        seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
+        head = session.scalars(select(AuditHead)).one()
+    assert seqs == list(range(1, 21))
+    assert head.seq == 20
+    result = run(app, "verify")
+    assert result.exit_code == 0, result.output
+    assert "verified: 20 entries" in result.output

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from kiosk import audit
 from kiosk.clock import now_utc
-from kiosk.models import AuditEntry, User
+from kiosk.models import User
 
 SECRET_FIELDS = frozenset(
     {"password", "password_hash", "pin", "pin_hash", "webhook_secret", "totp_secret", "token"}
@@ -54,7 +54,7 @@ def record_change(
     subject: str,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> int:
     """Append one administrative change to the audit log, inside the caller's unit of work.
 
     actor None means the command line. action reads like "school.update"; subject names

@@ -5,6 +5,7 @@ from kiosk.models.base import Base, UTCDateTime, new_public_id
 from kiosk.models.delivery import (
     Acknowledgement,
     AuditEntry,
+    AuditHead,
     OutboxMessage,
     TestAlert,
     WorkerHeartbeat,
@@ -35,6 +36,7 @@ __all__ = [
     "Agent",
     "ApiToken",
     "AuditEntry",
+    "AuditHead",
     "Base",
     "Contact",
     "DeskMessage",

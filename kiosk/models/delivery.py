@@ -107,3 +107,17 @@ class AuditEntry(Base):
     # so that a wrong key is told apart from tampering; empty on every other entry, and on
     # the first entry of a chain begun before this was recorded.
     key_fingerprint: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class AuditHead(Base):
+    """The chain's one head row: the newest entry's seq and hash.
+
+    Every append locks it (FOR UPDATE on PostgreSQL; SQLite has one writer), takes the next
+    seq from it and moves it on, so concurrent appends never leave a gap or share a seq.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
