@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from kiosk import cli, errors, health, sealing, security, templating, webdb
+from kiosk import audit, cli, errors, health, sealing, security, templating, webdb
 from kiosk.config import check_settings, load_settings, retired_settings
 
 
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app
     )
     sealing.init_app(app)
+    audit.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     health.init_app(app)

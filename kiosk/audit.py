@@ -12,18 +12,34 @@ import hashlib
 import hmac
 import json
 import os
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, Table, Text, event, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from kiosk.models import AuditEntry, AuditHead
+from kiosk.clock import now_utc
+from kiosk.models import (
+    Acknowledgement,
+    AuditEntry,
+    AuditHead,
+    Base,
+    DeskMessage,
+    EncounterEvent,
+    LateAddition,
+    NamedPerson,
+    RoleGrant,
+    SealedText,
+)
 from kiosk.protocol.events import canonical_json
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 GENESIS = "0" * 64
 FINGERPRINT_LABEL = b"kiosk audit key fingerprint v1"
@@ -132,6 +148,146 @@ def record(
     return append(session.connection(), key, now, actor, action, subject, details)
 
 
+# --- the record: every change to these tables appends an entry ------------------------
+
+# The rows of the record whose every insert, update and delete is chained, by table.
+COVERED_MODELS: tuple[type[Any], ...] = (
+    EncounterEvent,
+    NamedPerson,
+    Acknowledgement,
+    DeskMessage,
+    LateAddition,
+    RoleGrant,
+)
+COVERED_TABLES = tuple(model.__tablename__ for model in COVERED_MODELS)
+# Session.info keys: the audit key (set on the app's session factory, see configure), the
+# actor named on entries for rows written in the session, and the rows written since the
+# last flush.
+KEY_INFO = "audit_key"
+ACTOR_INFO = "audit_actor"
+PENDING_INFO = "audit_pending_rows"
+RECORD_ACTOR = "record"
+
+
+class AuditKeyMissing(RuntimeError):
+    """A row of the record was written by a session that cannot append to the chain."""
+
+
+def configure(factory: Any, key: str) -> None:
+    """Give a sessionmaker the audit key: its sessions chain every change to the record."""
+    info = dict(factory.kw.get("info") or {})
+    info[KEY_INFO] = key
+    factory.configure(info=info)
+
+
+def init_app(app: Flask) -> None:
+    """Give every session of the app's database the audit key."""
+    from kiosk import webdb
+
+    configure(webdb.database(app).session_factory, app.config["AUDIT_KEY"])
+
+
+def content_query(table: Table) -> Select[Any]:
+    """Every column of a covered table as stored: sealed columns as their ciphertext."""
+    columns = [
+        type_coerce(column, Text()).label(column.name)
+        if isinstance(column.type, SealedText)
+        else column
+        for column in table.columns
+    ]
+    return select(*columns).order_by(table.c.id)
+
+
+def row_digest(row: Any) -> str:
+    """SHA-256 over a row's canonical content (column name -> stored value)."""
+    values = {
+        name: value.isoformat() if isinstance(value, datetime | date) else value
+        for name, value in row._mapping.items()
+    }
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+
+
+def record_rows(
+    session: Session, table_name: str, changes: dict[int, str], actor: str | None = None
+) -> None:
+    """Append one entry per row changed (row id -> "insert", "update" or "delete"), each
+    naming the table, the row and the digest of its content now (None once deleted)."""
+    key = session.info.get(KEY_INFO)
+    if key is None:
+        raise AuditKeyMissing(
+            f"a row of {table_name} was written by a session without the audit key"
+        )
+    who = actor or session.info.get(ACTOR_INFO) or RECORD_ACTOR
+    connection = session.connection()
+    table = Base.metadata.tables[table_name]
+    kept = [row_id for row_id, change in changes.items() if change != "delete"]
+    digests = {
+        row.id: row_digest(row)
+        for row in connection.execute(content_query(table).where(table.c.id.in_(kept)))
+    }
+    now = now_utc()
+    for row_id in sorted(changes):
+        change = changes[row_id]
+        digest = digests.get(row_id)
+        append(
+            connection,
+            key,
+            now,
+            who,
+            f"record.{change}",
+            f"{table_name}:{row_id}",
+            {"table": table_name, "row": row_id, "digest": digest},
+        )
+
+
+def _pending(target: Any) -> dict[tuple[str, int], str] | None:
+    session = object_session(target)
+    if session is None:
+        return None
+    pending: dict[tuple[str, int], str] = session.info.setdefault(PENDING_INFO, {})
+    return pending
+
+
+def _on_insert(_mapper: Any, _connection: Any, target: Any) -> None:
+    pending = _pending(target)
+    if pending is not None:
+        pending[(target.__tablename__, target.id)] = "insert"
+
+
+def _on_update(_mapper: Any, _connection: Any, target: Any) -> None:
+    pending = _pending(target)
+    if pending is not None:
+        pending.setdefault((target.__tablename__, target.id), "update")
+
+
+def _on_delete(_mapper: Any, _connection: Any, target: Any) -> None:
+    pending = _pending(target)
+    if pending is not None:
+        pending[(target.__tablename__, target.id)] = "delete"
+
+
+for _model in COVERED_MODELS:
+    event.listen(_model, "after_insert", _on_insert)
+    event.listen(_model, "after_update", _on_update)
+    event.listen(_model, "after_delete", _on_delete)
+
+
+@event.listens_for(Session, "after_flush")
+def _chain_the_flushed_rows(session: Session, _context: Any) -> None:
+    """Each row of the record written by this flush gets its entry, in the same transaction."""
+    pending: dict[tuple[str, int], str] = session.info.pop(PENDING_INFO, {})
+    by_table: dict[str, dict[int, str]] = {}
+    for (table_name, row_id), change in pending.items():
+        by_table.setdefault(table_name, {})[row_id] = change
+    for table_name in sorted(by_table):
+        record_rows(session, table_name, by_table[table_name])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_flushed_rows(session: Session) -> None:
+    session.info.pop(PENDING_INFO, None)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -146,13 +302,15 @@ class Verification:
     fingerprinted: bool = True
     # The seq the head row names (None when there is no head row).
     head_seq: int | None = None
+    # Each covered table's rows: row id -> latest entry's seq and digest (see verify).
+    latest: dict[str, dict[int, bytes]] = field(default_factory=dict, repr=False)
 
     @property
     def wrong_key(self) -> bool:
         return self.expected_fingerprint is not None
 
 
-def hash_of(entry: AuditEntry, key: str, prev: str, fingerprint: str | None) -> str:
+def hash_of(entry: Any, key: str, prev: str, fingerprint: str | None) -> str:
     return entry_hash(
         key,
         prev,
@@ -166,35 +324,57 @@ def hash_of(entry: AuditEntry, key: str, prev: str, fingerprint: str | None) -> 
     )
 
 
+RECORD_PREFIX = "record."
+# In the map verify() builds: an entry's seq (8 bytes) then the row's digest (32 bytes),
+# or 32 zero bytes once the chain says the row was deleted.
+DELETED = bytes(32)
+
+
 def verify(session: Session, key: str) -> Verification:
-    """Recompute the chain; report a wrong key first, else the first entry that does not match."""
+    """Recompute the chain; report a wrong key first, else the first entry that does not match.
+
+    Streams the entries; keeps of each row of the record only its latest entry's seq and
+    digest, for check_rows()."""
     prev = GENESIS
     expected_seq = 1
     checked = 0
     fingerprinted = True
-    for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
-        if entry.seq == 1:
-            recorded = entry.key_fingerprint
-            fingerprinted = recorded is not None
-            given = key_fingerprint(key)
-            if recorded is not None and not hmac.compare_digest(recorded, given):
-                # Made with this key after all? Then the fingerprint itself was altered.
-                altered = hmac.compare_digest(entry.hash, hash_of(entry, key, prev, given))
-                if not altered:
-                    return Verification(False, 0, 1, recorded, given, fingerprinted=True)
-        good = (
-            entry.seq == expected_seq
-            and entry.prev_hash == prev
-            and hmac.compare_digest(entry.hash, hash_of(entry, key, prev, entry.key_fingerprint))
-            and (entry.seq == 1 or entry.key_fingerprint is None)
-        )
-        if not good:
-            return Verification(
-                False, checked, entry.seq, head_hash=prev, fingerprinted=fingerprinted
+    latest: dict[str, dict[int, bytes]] = {name: {} for name in COVERED_TABLES}
+    entries = AuditEntry.__table__
+    rows = session.execute(
+        select(entries).order_by(entries.c.seq), execution_options={"yield_per": 5000}
+    )
+    try:
+        for entry in rows:
+            if entry.seq == 1:
+                recorded = entry.key_fingerprint
+                fingerprinted = recorded is not None
+                given = key_fingerprint(key)
+                if recorded is not None and not hmac.compare_digest(recorded, given):
+                    # Made with this key after all? Then the fingerprint itself was altered.
+                    altered = hmac.compare_digest(entry.hash, hash_of(entry, key, prev, given))
+                    if not altered:
+                        return Verification(False, 0, 1, recorded, given, fingerprinted=True)
+            good = (
+                entry.seq == expected_seq
+                and entry.prev_hash == prev
+                and hmac.compare_digest(
+                    entry.hash, hash_of(entry, key, prev, entry.key_fingerprint)
+                )
+                and (entry.seq == 1 or entry.key_fingerprint is None)
             )
-        prev = entry.hash
-        expected_seq += 1
-        checked += 1
+            if not good:
+                return Verification(
+                    False, checked, entry.seq, head_hash=prev, fingerprinted=fingerprinted
+                )
+            if entry.action.startswith(RECORD_PREFIX):
+                _remember(latest, entry.seq, entry.details)
+            prev = entry.hash
+            expected_seq += 1
+            checked += 1
+    finally:
+        # A server-side cursor on PostgreSQL: closed even when a bad entry ends the loop.
+        rows.close()
     head = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == HEAD_ID)
     ).one_or_none()
@@ -204,13 +384,79 @@ def verify(session: Session, key: str) -> Verification:
         head_hash=prev,
         fingerprinted=fingerprinted,
         head_seq=head.seq if head is not None else None,
+        latest=latest,
     )
 
 
-def chain_hashes(session: Session) -> dict[int, str]:
-    """Each entry's stored hash by seq, to compare with checkpoints."""
-    rows = session.execute(select(AuditEntry.seq, AuditEntry.hash))
-    return {seq: head for seq, head in rows}
+def _remember(latest: dict[str, dict[int, bytes]], seq: int, details: str) -> None:
+    data = json.loads(details)
+    rows = latest.get(data.get("table"))
+    if rows is None:
+        return
+    digest = data.get("digest")
+    rows[int(data["row"])] = seq.to_bytes(8, "big") + (bytes.fromhex(digest) if digest else DELETED)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row of the record that does not match its latest entry, or has none."""
+
+    table: str
+    row: int
+    # The latest entry for the row (None: the row has no entry at all).
+    seq: int | None
+    kind: str  # "changed", "no entry", "deleted", "back after deletion"
+
+    def sentence(self) -> str:
+        where = f"{self.table} row {self.row}"
+        if self.kind == "no entry":
+            return f"{where} has no entry in the chain: it was written outside the app"
+        if self.kind == "deleted":
+            return f"{where} is gone, but entry {self.seq} recorded it: it was deleted"
+        if self.kind == "back after deletion":
+            return f"{where} exists, but entry {self.seq} recorded its deletion"
+        return f"{where} differs from entry {self.seq}: it was changed without an entry"
+
+
+def check_rows(session: Session, result: Verification) -> RowProblem | None:
+    """Recompute each covered row's digest and compare it with its latest entry; return the
+    problem whose entry comes first in the chain (rows with no entry at all come last).
+
+    Uses up result.latest."""
+    problems: list[RowProblem] = []
+    for table_name in COVERED_TABLES:
+        # Consumed as the rows are seen: what is left had rows that are gone.
+        expected = result.latest.get(table_name, {})
+        table = Base.metadata.tables[table_name]
+        with session.execute(content_query(table), execution_options={"yield_per": 5000}) as rows:
+            found = list(_compare(table_name, rows, expected))
+        problems.extend(found)
+        for row_id, known in expected.items():
+            if known[8:] != DELETED:
+                seq = int.from_bytes(known[:8], "big")
+                problems.append(RowProblem(table_name, row_id, seq, "deleted"))
+    if not problems:
+        return None
+    return min(problems, key=lambda p: (p.seq is None, p.seq or 0, p.table, p.row))
+
+
+def _compare(table_name: str, rows: Any, expected: dict[int, bytes]) -> Iterator[RowProblem]:
+    """The rows that do not match their latest entry; those seen leave `expected`."""
+    for row in rows:
+        known = expected.pop(row.id, None)
+        if known is None:
+            yield RowProblem(table_name, row.id, None, "no entry")
+            continue
+        seq, digest = int.from_bytes(known[:8], "big"), known[8:]
+        if digest == DELETED:
+            yield RowProblem(table_name, row.id, seq, "back after deletion")
+        elif not hmac.compare_digest(digest, bytes.fromhex(row_digest(row))):
+            yield RowProblem(table_name, row.id, seq, "changed")
+
+
+def hash_at(session: Session, seq: int) -> str | None:
+    """The stored hash of entry seq, to compare with a checkpoint (None: no such entry)."""
+    return session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
 
 
 # --- checkpoints: the chain's head, signed, in a file outside the database --------------
@@ -281,13 +527,6 @@ def read_checkpoints(path: Path, key: str) -> CheckpointFile:
             continue
         valid.append(Checkpoint(seq, head, at))
     return CheckpointFile(valid, untrusted)
-
-
-def missing_since(checkpoint: Checkpoint, hashes: dict[int, str]) -> bool:
-    """True when the chain no longer holds what the checkpoint saw: entries were removed."""
-    if checkpoint.seq == 0:
-        return False
-    return hashes.get(checkpoint.seq) != checkpoint.hash
 
 
 def count(session: Session) -> int:

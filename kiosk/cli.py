@@ -31,7 +31,7 @@ from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
-from kiosk.models import ROLES, Contact, Encounter, School, User
+from kiosk.models import ROLES, Contact, District, Encounter, School, User
 from kiosk.notify.links import Links
 from kiosk.protocol import people, roster, scriptstore, search, setup
 from kiosk.protocol.scriptstore import current_script_version
@@ -189,7 +189,8 @@ def users_create(
         pin_hash=passwords.hash_password(pin) if pin else None,
     )
     with setting_up() as session:
-        setup.create_user(session, values)
+        user = setup.create_user(session, values)
+        _record(session, "user.create", user, None)
     click.echo(f"user created: {display_name} ({', '.join(roles)})")
 
 
@@ -437,7 +438,15 @@ def users_import(path: str, dry_run: bool) -> None:
 def schools_district(name: str, phone: str) -> None:
     """Set the district's name and office phone (shown when an alert is not delivered)."""
     with setting_up() as session:
-        setup.set_district(session, name, phone)
+        district = session.scalar(select(District).limit(1))
+        before = (
+            {"name": district.name, "office_phone": district.office_phone}
+            if district is not None
+            else None
+        )
+        district = setup.set_district(session, name, phone)
+        after = {"name": district.name, "office_phone": district.office_phone}
+        record_change(session, None, "district.update", "district", before, after)
     click.echo(f"district: {name}")
 
 
@@ -448,7 +457,16 @@ def schools_district(name: str, phone: str) -> None:
 def schools_create(name: str, zone_name: str, phone: str) -> None:
     """Add a school with its time zone and office phone."""
     with setting_up() as session:
-        setup.create_school(session, name, zone_name, phone)
+        school = setup.create_school(session, name, zone_name, phone)
+        session.flush()
+        record_change(
+            session,
+            None,
+            "school.create",
+            f"school:{school.public_id}",
+            None,
+            setup.school_values(school),
+        )
     click.echo(f"school created: {name}")
 
 
@@ -857,6 +875,7 @@ def demo_command() -> None:
 
 # `audit verify` exit codes: each names a different thing for the operator to do.
 EXIT_CHAIN_BROKEN = 1
+EXIT_RECORD_CHANGED = 6
 EXIT_WRONG_KEY = 3
 EXIT_ENTRIES_REMOVED = 4
 EXIT_CHECKPOINT_UNTRUSTED = 5
@@ -876,78 +895,89 @@ def audit_failure(message: str, code: int) -> click.exceptions.Exit:
 
 
 def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
-    """Verify the chain, then against the latest signed checkpoint; raise on any failure."""
+    """Verify the chain, against the latest signed checkpoint and the head row, then every
+    row of the record against its latest entry; raise on the first failure."""
     key = current_app.config["AUDIT_KEY"]
-    with webdb.database().session_factory() as session:
-        result = verify(session, key)
-        hashes = audit.chain_hashes(session) if result.ok else {}
-    if result.wrong_key:
-        raise audit_failure(
-            f"wrong audit key (fingerprint {result.expected_fingerprint} expected, "
-            f"this key is {result.given_fingerprint}); the entries were not checked",
-            EXIT_WRONG_KEY,
-        )
-    if not result.ok:
-        hint = (
-            "; this chain began before first entries named their key: "
-            "if the audit key may have changed, check it first"
-            if result.first_bad_seq == 1 and not result.fingerprinted
-            else ""
-        )
-        raise audit_failure(
-            f"audit chain broken at entry {result.first_bad_seq} "
-            f"({result.checked} entries before it verified){hint}",
-            EXIT_CHAIN_BROKEN,
-        )
     path = audit_checkpoint_path()
     points = audit.read_checkpoints(path, key)
-    for number in points.untrusted_lines:
-        click.echo(
-            f"Error: {path} line {number}: the checkpoint's signature does not match "
-            "the audit key; it is not trusted",
-            err=True,
-        )
-    if points.untrusted_lines and not points.valid:
-        click.echo("Error: no checkpoint line is trusted: check the audit key first", err=True)
     latest = points.latest
-    if latest is not None and audit.missing_since(latest, hashes):
-        if result.checked < latest.seq:
-            message = (
-                f"the chain ends at entry {result.checked} but a checkpoint of {latest.at} "
-                f"saw entry {latest.seq}: entries were removed"
+    with webdb.database().session_factory() as session:
+        result = verify(session, key)
+        if result.wrong_key:
+            raise audit_failure(
+                f"wrong audit key (fingerprint {result.expected_fingerprint} expected, "
+                f"this key is {result.given_fingerprint}); the entries were not checked",
+                EXIT_WRONG_KEY,
             )
-        else:
-            message = (
-                f"entry {latest.seq} is not the one a checkpoint of {latest.at} saw: "
-                "entries were removed and others written in their place"
+        if not result.ok:
+            hint = (
+                "; this chain began before first entries named their key: "
+                "if the audit key may have changed, check it first"
+                if result.first_bad_seq == 1 and not result.fingerprinted
+                else ""
             )
-        raise audit_failure(message, EXIT_ENTRIES_REMOVED)
-    if result.head_seq is not None and result.head_seq != result.checked:
-        raise audit_failure(
-            f"the chain ends at entry {result.checked} but its head row names entry "
-            f"{result.head_seq}: entries were removed",
-            EXIT_ENTRIES_REMOVED,
-        )
+            raise audit_failure(
+                f"audit chain broken at entry {result.first_bad_seq} "
+                f"({result.checked} entries before it verified){hint}",
+                EXIT_CHAIN_BROKEN,
+            )
+        seen = audit.hash_at(session, latest.seq) if latest is not None else None
+        for number in points.untrusted_lines:
+            click.echo(
+                f"Error: {path} line {number}: the checkpoint's signature does not match "
+                "the audit key; it is not trusted",
+                err=True,
+            )
+        if points.untrusted_lines and not points.valid:
+            click.echo("Error: no checkpoint line is trusted: check the audit key first", err=True)
+        if latest is not None and latest.seq and seen != latest.hash:
+            if result.checked < latest.seq:
+                message = (
+                    f"the chain ends at entry {result.checked} but a checkpoint of "
+                    f"{latest.at} saw entry {latest.seq}: entries were removed"
+                )
+            else:
+                message = (
+                    f"entry {latest.seq} is not the one a checkpoint of {latest.at} saw: "
+                    "entries were removed and others written in their place"
+                )
+            raise audit_failure(message, EXIT_ENTRIES_REMOVED)
+        if result.head_seq is not None and result.head_seq != result.checked:
+            raise audit_failure(
+                f"the chain ends at entry {result.checked} but its head row names entry "
+                f"{result.head_seq}: entries were removed",
+                EXIT_ENTRIES_REMOVED,
+            )
+        problem = audit.check_rows(session, result)
+    if problem is not None:
+        raise audit_failure(f"record changed: {problem.sentence()}", EXIT_RECORD_CHANGED)
     return result, points
+
+
+def intact_line(result: audit.Verification, latest: audit.Checkpoint | None) -> str:
+    """Record intact: N entries, key <fp>, last checkpoint seq S at T."""
+    fingerprint = audit.key_fingerprint(current_app.config["AUDIT_KEY"])
+    checkpoint = (
+        f"last checkpoint seq {latest.seq} at {latest.at}"
+        if latest is not None
+        else f"no checkpoint yet in {audit_checkpoint_path()}"
+    )
+    return f"Record intact: {result.checked} entries, key {fingerprint}, {checkpoint}"
 
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit chain and compare it with the latest signed checkpoint.
+    """Recompute the audit chain, compare it with the latest signed checkpoint, and check
+    every row of the record against its latest entry.
 
     Exit 0 when it verifies, 1 when an entry was altered, 3 for a wrong audit key, 4 when
-    entries a checkpoint saw are gone, 5 when a checkpoint line is not signed with the key.
-    It writes nothing: run `audit checkpoint` to record the head.
+    entries are gone, 5 when a checkpoint line is not signed with the key, 6 when a row of
+    the record was changed without its entry. Run `audit checkpoint` to record the head.
     """
     result, points = checked_audit_chain()
-    click.echo(f"audit chain verified: {result.checked} entries")
+    click.echo(intact_line(result, points.latest))
     if not result.fingerprinted and result.checked:
         click.echo("the first entry predates key fingerprints: a wrong key shows as broken")
-    latest = points.latest
-    if latest is None:
-        click.echo(f"no signed checkpoint in {audit_checkpoint_path()} yet")
-    else:
-        click.echo(f"matches the checkpoint of {latest.at} (entry {latest.seq})")
     if points.untrusted_lines:
         raise click.exceptions.Exit(EXIT_CHECKPOINT_UNTRUSTED)
 

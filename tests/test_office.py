@@ -17,7 +17,14 @@ from kiosk import clock
 from kiosk.models import Acknowledgement, AuditEntry, Contact, Encounter, EncounterEvent
 from kiosk.notify.links import ack_token
 from kiosk.webdb import database
-from tests.conftest import csrf_token, deliver, enroll_client, tap_start, the_encounter
+from tests.conftest import (
+    csrf_token,
+    deliver,
+    enroll_client,
+    tamper,
+    tap_start,
+    the_encounter,
+)
 from tests.test_policy import complete_second_factor
 
 DANA = "dana.reyes@demo-district.example"  # designee, Lincoln Elementary (level 1)
@@ -301,20 +308,26 @@ def test_acknowledged_late_is_recorded(app: Flask, started: FlaskClient) -> None
 def test_audit_chain_verifies_and_detects_tampering(app: Flask, started: FlaskClient) -> None:
     from sqlalchemy import update
 
-    from kiosk.db import writing
-
     encounter = the_encounter(app)
     dana = login(app, DANA)
     for _ in range(3):
         assert dana.get(f"/office/encounters/{encounter.public_id}").status_code == 200
     runner = app.test_cli_runner()
     result = runner.invoke(args=["audit", "verify"])
-    # Dana's sign-in, then her three views of the record.
-    assert result.exit_code == 0 and "4 entries" in result.output
-    with writing(), database(app).session_factory() as session, session.begin():
-        session.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(actor="user:someone"))
+    assert result.exit_code == 0 and "Record intact" in result.output
+    with database(app).session_factory() as session:
+        views = list(
+            session.scalars(
+                select(AuditEntry.seq)
+                .where(AuditEntry.action == "encounter.view")
+                .order_by(AuditEntry.seq)
+            )
+        )
+    # Her three views of the record are each in the chain.
+    assert len(views) == 3
+    tamper(app, update(AuditEntry).where(AuditEntry.seq == views[0]).values(actor="user:someone"))
     result = runner.invoke(args=["audit", "verify"])
-    assert result.exit_code != 0 and "broken at entry 2" in result.output
+    assert result.exit_code != 0 and f"broken at entry {views[0]}" in result.output
 
 
 # --- the encounter page on a phone: the moment first, then only the actions it calls for ----
