@@ -12,6 +12,7 @@ from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from kiosk import audit
 from kiosk.clock import now_utc
@@ -246,4 +247,24 @@ def test_key_rotation_chains_the_rows_it_reseals(app: Flask, record: Record) -> 
     assert result.exit_code == 0, result.output
     assert len(entries_for(app, "named_people", record.person)) == before + 1
     assert audit.key_fingerprint(app.config["AUDIT_KEY"]) in verify(app).output
+    assert verify(app).exit_code == 0
+
+
+@pytest.mark.parametrize("table", [AuditEntry.__table__, EncounterEvent.__table__])
+def test_postgresql_refuses_to_update_or_delete_chain_and_event_rows(
+    app: Flask, record: Record, table: Table
+) -> None:
+    if database(app).engine.dialect.name != "postgresql":
+        pytest.skip("the triggers are PostgreSQL's; SQLite relies on verify alone")
+    for statement in (
+        update(table).where(table.c.id == 1).values(id=1),
+        delete(table).where(table.c.id == 1),
+    ):
+        with (
+            pytest.raises(DBAPIError, match="is refused: its rows are never changed"),
+            writing(),
+            database(app).session_factory() as session,
+            session.begin(),
+        ):
+            session.execute(statement)
     assert verify(app).exit_code == 0

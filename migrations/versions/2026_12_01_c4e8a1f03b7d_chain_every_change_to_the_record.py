@@ -1,5 +1,5 @@
-"""chain every change to the record: the chain's head row, verification runs, and on
-PostgreSQL triggers that refuse UPDATE and DELETE on the chain and the events
+"""chain every change to the record: the chain's head row, and on PostgreSQL triggers
+that refuse UPDATE and DELETE on the chain and the events
 
 Revision ID: c4e8a1f03b7d
 Revises: 479f815b4143
@@ -17,6 +17,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 GENESIS = "0" * 64
+# Append-only tables: on PostgreSQL a trigger refuses every UPDATE and DELETE of their rows.
+APPEND_ONLY = ("audit_entries", "encounter_events")
+REFUSE_FUNCTION = """
+CREATE OR REPLACE FUNCTION kiosk_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on % is refused: its rows are never changed or removed',
+        TG_OP, TG_TABLE_NAME;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -36,7 +46,18 @@ def upgrade() -> None:
         sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, :seq, :hash)"),
         {"seq": last.seq if last else 0, "hash": last.hash if last else GENESIS},
     )
+    if connection.dialect.name == "postgresql":
+        op.execute(REFUSE_FUNCTION)
+        for table in APPEND_ONLY:
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION kiosk_refuse_change()"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in APPEND_ONLY:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS kiosk_refuse_change()")
     op.drop_table("audit_head")
