@@ -28,6 +28,7 @@ from kiosk.models import (
     Acknowledgement,
     AuditEntry,
     AuditHead,
+    AuditVerification,
     Base,
     DeskMessage,
     EncounterEvent,
@@ -474,23 +475,37 @@ def checkpoint_signature(key: str, seq: int, head: str, at: str) -> str:
     return hmac.new(key.encode(), b"checkpoint:" + material, hashlib.sha256).hexdigest()
 
 
-def write_checkpoint(path: Path, key: str, seq: int, head: str, now: datetime) -> Checkpoint:
-    """Append one signed line {seq, hash, at, signature}; the file is created 0600."""
-    at = now.replace(microsecond=0).isoformat()
-    line = json.dumps(
+def checkpoint_line(key: str, point: Checkpoint) -> str:
+    """The checkpoint as one signed JSON line {seq, hash, at, signature}."""
+    return json.dumps(
         {
-            "seq": seq,
-            "hash": head,
-            "at": at,
-            "signature": checkpoint_signature(key, seq, head, at),
+            "seq": point.seq,
+            "hash": point.hash,
+            "at": point.at,
+            "signature": checkpoint_signature(key, point.seq, point.hash, point.at),
         },
         sort_keys=True,
     )
+
+
+def write_checkpoint(path: Path, key: str, seq: int, head: str, now: datetime) -> Checkpoint:
+    """Append one signed line {seq, hash, at, signature}; the file is created 0600."""
+    at = now.replace(microsecond=0).isoformat()
+    line = checkpoint_line(key, Checkpoint(seq, head, at))
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
     return Checkpoint(seq, head, at)
+
+
+def last_verification(session: Session) -> AuditVerification | None:
+    """The newest run of `audit verify` or `audit checkpoint`."""
+    return session.scalar(
+        select(AuditVerification)
+        .order_by(AuditVerification.at.desc(), AuditVerification.id.desc())
+        .limit(1)
+    )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from kiosk import audit, backup, credentials, logs, migrate, webdb
+from kiosk import audit, audit_mail, backup, credentials, logs, migrate, webdb
 from kiosk import db as database_module
 from kiosk.admin.changes import record_change
 from kiosk.api.cli import api_tokens_cli
@@ -31,7 +31,7 @@ from kiosk.clock import now_utc
 from kiosk.config import ConfigError, missing_sms_settings, write_keys_file
 from kiosk.delivery import deliverer_for
 from kiosk.keys_rotate import keys_rotate
-from kiosk.models import ROLES, Contact, District, Encounter, School, User
+from kiosk.models import ROLES, AuditVerification, Contact, District, Encounter, School, User
 from kiosk.notify.links import Links
 from kiosk.protocol import people, roster, scriptstore, search, setup
 from kiosk.protocol.scriptstore import current_script_version
@@ -894,9 +894,50 @@ def audit_failure(message: str, code: int) -> click.exceptions.Exit:
     return click.exceptions.Exit(code)
 
 
-def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
+class AuditProblem(Exception):
+    """What `audit verify` found wrong, with the exit code that names it."""
+
+    def __init__(
+        self, message: str, code: int, first_bad_seq: int | None = None, wrong_key: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.first_bad_seq = first_bad_seq
+        self.wrong_key = wrong_key
+
+
+def checked_audit_chain(command: str) -> tuple[audit.Verification, audit.CheckpointFile]:
+    """Check the chain and the record, keep the outcome for the review pages, and raise
+    the exit on the first failure."""
+    try:
+        result, points = _check_chain()
+    except AuditProblem as problem:
+        _keep_outcome(command, False, 0, problem.first_bad_seq, problem.wrong_key)
+        raise audit_failure(problem.message, problem.code) from None
+    _keep_outcome(command, True, result.checked, None, False)
+    return result, points
+
+
+def _keep_outcome(
+    command: str, ok: bool, checked: int, first_bad_seq: int | None, wrong_key: bool
+) -> None:
+    with webdb.unit_of_work() as session:
+        session.add(
+            AuditVerification(
+                at=now_utc(),
+                command=command,
+                ok=ok,
+                checked=checked,
+                first_bad_seq=first_bad_seq,
+                wrong_key=wrong_key,
+            )
+        )
+
+
+def _check_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
     """Verify the chain, against the latest signed checkpoint and the head row, then every
-    row of the record against its latest entry; raise on the first failure."""
+    row of the record against its latest entry; raise AuditProblem on the first failure."""
     key = current_app.config["AUDIT_KEY"]
     path = audit_checkpoint_path()
     points = audit.read_checkpoints(path, key)
@@ -904,10 +945,11 @@ def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
     with webdb.database().session_factory() as session:
         result = verify(session, key)
         if result.wrong_key:
-            raise audit_failure(
+            raise AuditProblem(
                 f"wrong audit key (fingerprint {result.expected_fingerprint} expected, "
                 f"this key is {result.given_fingerprint}); the entries were not checked",
                 EXIT_WRONG_KEY,
+                wrong_key=True,
             )
         if not result.ok:
             hint = (
@@ -916,10 +958,11 @@ def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
                 if result.first_bad_seq == 1 and not result.fingerprinted
                 else ""
             )
-            raise audit_failure(
+            raise AuditProblem(
                 f"audit chain broken at entry {result.first_bad_seq} "
                 f"({result.checked} entries before it verified){hint}",
                 EXIT_CHAIN_BROKEN,
+                result.first_bad_seq,
             )
         seen = audit.hash_at(session, latest.seq) if latest is not None else None
         for number in points.untrusted_lines:
@@ -941,16 +984,19 @@ def checked_audit_chain() -> tuple[audit.Verification, audit.CheckpointFile]:
                     f"entry {latest.seq} is not the one a checkpoint of {latest.at} saw: "
                     "entries were removed and others written in their place"
                 )
-            raise audit_failure(message, EXIT_ENTRIES_REMOVED)
+            raise AuditProblem(message, EXIT_ENTRIES_REMOVED, min(result.checked + 1, latest.seq))
         if result.head_seq is not None and result.head_seq != result.checked:
-            raise audit_failure(
+            raise AuditProblem(
                 f"the chain ends at entry {result.checked} but its head row names entry "
                 f"{result.head_seq}: entries were removed",
                 EXIT_ENTRIES_REMOVED,
+                result.checked + 1,
             )
         problem = audit.check_rows(session, result)
     if problem is not None:
-        raise audit_failure(f"record changed: {problem.sentence()}", EXIT_RECORD_CHANGED)
+        raise AuditProblem(
+            f"record changed: {problem.sentence()}", EXIT_RECORD_CHANGED, problem.seq
+        )
     return result, points
 
 
@@ -974,7 +1020,7 @@ def audit_verify() -> None:
     entries are gone, 5 when a checkpoint line is not signed with the key, 6 when a row of
     the record was changed without its entry. Run `audit checkpoint` to record the head.
     """
-    result, points = checked_audit_chain()
+    result, points = checked_audit_chain("verify")
     click.echo(intact_line(result, points.latest))
     if not result.fingerprinted and result.checked:
         click.echo("the first entry predates key fingerprints: a wrong key shows as broken")
@@ -989,7 +1035,7 @@ def audit_checkpoint() -> None:
     Run it daily (deploy/kiosk-audit-checkpoint.timer) and copy the file off the server:
     a later `audit verify` then notices entries deleted from the end of the chain.
     """
-    result, points = checked_audit_chain()
+    result, points = checked_audit_chain("checkpoint")
     path = audit_checkpoint_path()
     if points.untrusted_lines and not points.valid:
         # Most likely the wrong key: signing with it would bury the file's real checkpoints.
@@ -998,10 +1044,14 @@ def audit_checkpoint() -> None:
             "(if the key was changed on purpose, move the file aside first)",
             EXIT_CHECKPOINT_UNTRUSTED,
         )
-    point = audit.write_checkpoint(
-        path, current_app.config["AUDIT_KEY"], result.checked, result.head_hash, now_utc()
-    )
+    key = current_app.config["AUDIT_KEY"]
+    point = audit.write_checkpoint(path, key, result.checked, result.head_hash, now_utc())
     click.echo(f"checkpoint written to {path}: entry {point.seq} at {point.at}")
+    recipients = current_app.config["AUDIT_CHECKPOINT_EMAILS"]
+    if recipients:
+        with webdb.unit_of_work() as session:
+            audit_mail.queue_checkpoint(session, recipients, key, point, now_utc())
+        click.echo(f"checkpoint emailed to {len(recipients)} recipient(s) through the outbox")
 
 
 @contextlib.contextmanager

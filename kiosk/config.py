@@ -150,6 +150,8 @@ def load_settings(environ: dict[str, str], instance_path: str) -> dict[str, Any]
         # Signed checkpoints of the audit chain's head (`audit checkpoint`), outside the database.
         "AUDIT_CHECKPOINT_FILE": environ.get("KIOSK_AUDIT_CHECKPOINT_FILE")
         or str(Path(instance_path) / "audit-checkpoints.jsonl"),
+        # Who is emailed each checkpoint's signed line, to keep a copy off the server.
+        "AUDIT_CHECKPOINT_EMAILS": _words(environ.get("KIOSK_AUDIT_CHECKPOINT_EMAILS")),
         "PHOTO_MAX_BYTES": _int(environ, "KIOSK_PHOTO_MAX_BYTES", 10 * 1024 * 1024),
         # FERPA advance notice to a parent of a subpoena or court order is due this many
         # calendar days after the request (counsel shortens it when the return date is sooner).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.clock import now_utc
@@ -121,3 +121,19 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditVerification(Base):
+    """One run of `audit verify` or `audit checkpoint`, and what it found (for the review
+    pages: when the record was last verified, and whether it was intact)."""
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    command: Mapped[str] = mapped_column(String(20))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    # The first entry found bad (None when intact, or when no entry is to blame).
+    first_bad_seq: Mapped[int | None] = mapped_column(Integer)
+    wrong_key: Mapped[bool] = mapped_column(Boolean, default=False)

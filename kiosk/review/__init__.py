@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
         hold,
         report,
         stats_views,
+        verified,
         views,
     )
     from kiosk.review.blueprint import bp

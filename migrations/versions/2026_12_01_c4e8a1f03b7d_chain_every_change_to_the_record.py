@@ -1,5 +1,5 @@
-"""chain every change to the record: the chain's head row, and on PostgreSQL triggers
-that refuse UPDATE and DELETE on the chain and the events
+"""chain every change to the record: the chain's head row, verification runs, and on
+PostgreSQL triggers that refuse UPDATE and DELETE on the chain and the events
 
 Revision ID: c4e8a1f03b7d
 Revises: 479f815b4143
@@ -37,6 +37,18 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_head")),
     )
+    op.create_table(
+        "audit_verifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("command", sa.String(length=20), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("checked", sa.Integer(), nullable=False),
+        sa.Column("first_bad_seq", sa.Integer(), nullable=True),
+        sa.Column("wrong_key", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_verifications")),
+    )
+    op.create_index(op.f("ix_audit_verifications_at"), "audit_verifications", ["at"], unique=False)
     # The head starts where the chain already ends.
     connection = op.get_bind()
     last = connection.execute(
@@ -60,4 +72,6 @@ def downgrade() -> None:
         for table in APPEND_ONLY:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
         op.execute("DROP FUNCTION IF EXISTS kiosk_refuse_change()")
+    op.drop_index(op.f("ix_audit_verifications_at"), table_name="audit_verifications")
+    op.drop_table("audit_verifications")
     op.drop_table("audit_head")
