@@ -199,6 +199,12 @@ def content_query(table: Table) -> Select[Any]:
     return select(*columns).order_by(table.c.id)
 
 
+def row_ids(table_name: str) -> Select[Any]:
+    """Every row id of a covered table, in order."""
+    table = Base.metadata.tables[table_name]
+    return select(table.c.id).order_by(table.c.id)
+
+
 def row_digest(row: Any) -> str:
     """SHA-256 over a row's canonical content (column name -> stored value)."""
     values = {

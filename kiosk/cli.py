@@ -1054,6 +1054,42 @@ def audit_checkpoint() -> None:
         click.echo(f"checkpoint emailed to {len(recipients)} recipient(s) through the outbox")
 
 
+@audit_cli.command("record-existing")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
+def audit_record_existing(batch_size: int) -> None:
+    """Append an entry for each row of the record that has none yet: rows written before
+    every change was chained. Run once after upgrading, then `audit checkpoint`.
+
+    Each entry is marked `record.existing`, so the chain shows when rows were taken in."""
+    key = current_app.config["AUDIT_KEY"]
+    with webdb.database().session_factory() as session:
+        result = verify(session, key)
+    if not result.ok:
+        raise audit_failure(
+            "the chain does not verify: run `audit verify` and resolve that first",
+            EXIT_WRONG_KEY if result.wrong_key else EXIT_CHAIN_BROKEN,
+        )
+    total = 0
+    for table_name in audit.COVERED_TABLES:
+        known = result.latest.get(table_name, {})
+        with webdb.database().session_factory() as session:
+            missing = [
+                row_id
+                for row_id in session.scalars(audit.row_ids(table_name))
+                if row_id not in known
+            ]
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start : start + batch_size]
+            with webdb.unit_of_work() as session:
+                audit.record_rows(
+                    session, table_name, dict.fromkeys(batch, "existing"), actor="cli"
+                )
+        if missing:
+            click.echo(f"{table_name}: {len(missing)} row(s) recorded")
+        total += len(missing)
+    click.echo(f"recorded {total} existing row(s); run `audit checkpoint` next")
+
+
 @contextlib.contextmanager
 def scripting() -> Iterator[Session]:
     """One unit of work for a scripts command; a refusal is one line on stderr."""

@@ -268,3 +268,19 @@ def test_postgresql_refuses_to_update_or_delete_chain_and_event_rows(
         ):
             session.execute(statement)
     assert verify(app).exit_code == 0
+
+
+def test_rows_written_before_the_record_was_chained_can_be_taken_in_once(
+    app: Flask, record: Record
+) -> None:
+    events = EncounterEvent.__table__
+    with database(app).session_factory() as session:
+        source = session.execute(select(events).where(events.c.id == record.event)).one()
+    # A row from before every change was chained: it has no entry.
+    tamper(app, insert(events).values({**source._mapping, "id": 9003, "seq": 98}))
+    assert verify(app).exit_code == 6
+    result = app.test_cli_runner().invoke(args=["audit", "record-existing"])
+    assert result.exit_code == 0, result.output
+    assert "encounter_events: 1 row(s) recorded" in result.output
+    assert [e.action for e in entries_for(app, "encounter_events", 9003)] == ["record.existing"]
+    assert verify(app).exit_code == 0
