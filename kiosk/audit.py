@@ -151,7 +151,9 @@ def record(
 
 # --- the record: every change to these tables appends an entry ------------------------
 
-# The rows of the record whose every insert, update and delete is chained, by table.
+# The rows of the record whose every insert, update and delete is chained, by table. Who
+# made the change is in the row itself (events) or in its own entry (admin changes); these
+# entries name the command line when it wrote the rows, else "record".
 COVERED_MODELS: tuple[type[Any], ...] = (
     EncounterEvent,
     NamedPerson,
@@ -161,11 +163,9 @@ COVERED_MODELS: tuple[type[Any], ...] = (
     RoleGrant,
 )
 COVERED_TABLES = tuple(model.__tablename__ for model in COVERED_MODELS)
-# Session.info keys: the audit key (set on the app's session factory, see configure), the
-# actor named on entries for rows written in the session, and the rows written since the
-# last flush.
+# Session.info keys: the audit key (set on the app's session factory, see configure), and
+# the rows written since the last flush.
 KEY_INFO = "audit_key"
-ACTOR_INFO = "audit_actor"
 PENDING_INFO = "audit_pending_rows"
 RECORD_ACTOR = "record"
 
@@ -224,7 +224,7 @@ def record_rows(
         raise AuditKeyMissing(
             f"a row of {table_name} was written by a session without the audit key"
         )
-    who = actor or session.info.get(ACTOR_INFO) or RECORD_ACTOR
+    who = actor or RECORD_ACTOR
     connection = session.connection()
     table = Base.metadata.tables[table_name]
     kept = [row_id for row_id, change in changes.items() if change != "delete"]
