@@ -2,7 +2,7 @@
 PostgreSQL triggers that refuse UPDATE and DELETE on the chain and the events
 
 Revision ID: c4e8a1f03b7d
-Revises: 479f815b4143
+Revises: 8e3b5d1f7a42
 Create Date: 2026-12-01 04:30:00.000000
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4e8a1f03b7d"
-down_revision: str | Sequence[str] | None = "479f815b4143"
+down_revision: str | Sequence[str] | None = "8e3b5d1f7a42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
