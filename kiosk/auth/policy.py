@@ -211,11 +211,16 @@ def api_user() -> User:
     return user
 
 
-def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]:
+def token_required(
+    action: str,
+    subject: Callable[..., str],
+    details: Callable[[], dict[str, Any]] | None = None,
+) -> Callable[[F], F]:
     """Serve the view only to a live bearer token whose active holder may take the action for
     some school (401 for a missing, wrong or revoked token, or a disabled holder; 403 when the
     holder no longer holds a role that may). Each use is recorded before the view reads:
-    who, which token, and the resource, from subject(**view_args). No cookie is read."""
+    who, which token, and the resource, from subject(**view_args), with details() added
+    (ids and categories only). No cookie is read."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -244,7 +249,11 @@ def token_required(action: str, subject: Callable[..., str]) -> Callable[[F], F]
                     actor=f"user:{user.public_id}",
                     action=action,
                     subject=resource,
-                    details={"api_key": row.id, "endpoint": request.endpoint},
+                    details={
+                        **(details() if details is not None else {}),
+                        "api_key": row.id,
+                        "endpoint": request.endpoint,
+                    },
                 )
             g.api_user = user
             return view(*args, **kwargs)
