@@ -283,6 +283,9 @@ def test_the_openapi_document_is_public_and_unknown_addresses_answer_in_json(
         "/encounters",
         "/encounters/{public_id}",
         "/encounters/{public_id}/events",
+        "/ferpa/records",
+        "/ferpa/records/{public_id}",
+        "/ferpa/students/{public_id}/records",
         "/openapi.json",
     }
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"

@@ -1,6 +1,7 @@
 """The OpenAPI document against the running API: schemathesis generates requests from the
 document alone (a capped number per operation) and checks every answer against it, with a
-valid token and seeded encounters. No server error, and every answer as documented."""
+valid token, seeded encounters and FERPA request records. No server error, and every answer
+as documented."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.test_api import REVIEWER, make_token
+from tests.test_api_ferpa import change, match, student_of
+from tests.test_ferpa import MARIA, STARTED
+from tests.test_ferpa import seed as seed_ferpa
 from tests.test_policy import RIVERSIDE, create_user
 from tests.test_review_export import name_people
 from tests.test_review_log import BASE, add
@@ -57,7 +61,24 @@ def seeded(app: Flask, district: dict[str, Any]) -> dict[str, Any]:
         add(app, RIVERSIDE, started_at=BASE - timedelta(days=3), stood_down_at=BASE),
     ]
     name_people(app, ids[1], ["Alexandra Quintero-Whitfield"])
-    return {"app": app, "token": make_token(app), "ids": ids}
+    # Request records of one student named beside another (who is never matched, so never
+    # in any answer): one under a non-disclosure order, one whose notice was sent.
+    records = [
+        match(app, seed_ferpa(app), 1, MARIA),
+        match(app, seed_ferpa(app, started_at=STARTED - timedelta(days=2)), 1, MARIA),
+    ]
+    change(app, records[0], nondisclosure=True)
+    change(app, records[1], notice_sent_on=STARTED.date(), notice_method="letter")
+    return {
+        "app": app,
+        "token": make_token(app),
+        "ids": {
+            "/encounters/{public_id}": ids,
+            "/encounters/{public_id}/events": ids,
+            "/ferpa/records/{public_id}": records,
+            "/ferpa/students/{public_id}/records": [student_of(app, records[0])],
+        },
+    }
 
 
 def check(case: Any, token: str) -> Any:
@@ -65,6 +86,7 @@ def check(case: Any, token: str) -> Any:
     assert response.status_code < 500
     assert "Set-Cookie" not in response.headers
     assert "Quintero" not in response.text
+    assert "Tomas" not in response.text and "Reyes" not in response.text
     return response
 
 
@@ -76,6 +98,9 @@ def test_every_answer_matches_the_document(seeded: dict[str, Any]) -> None:
         "GET /encounters",
         "GET /encounters/{public_id}",
         "GET /encounters/{public_id}/events",
+        "GET /ferpa/records",
+        "GET /ferpa/records/{public_id}",
+        "GET /ferpa/students/{public_id}/records",
     }
     statuses: list[int] = []
     for operation in operations:
@@ -93,8 +118,8 @@ def test_every_answer_matches_the_document(seeded: dict[str, Any]) -> None:
 
         generated()
         if "{public_id}" in operation.path:
-            # Generated ids are almost never real: read each seeded encounter as well.
-            for public_id in seeded["ids"]:
+            # Generated ids are almost never real: read each seeded one as well.
+            for public_id in seeded["ids"][operation.path]:
                 case = operation.Case(path_parameters={"public_id": public_id})
                 assert check(case, seeded["token"]).status_code == 200
     # The filters were exercised, not only refused: some lists came back.

@@ -87,6 +87,9 @@ EXPECTED: dict[tuple[str, str], dict[str, str]] = {
     ("api.encounters", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
     ("api.encounter", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
     ("api.encounter_events", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.ferpa_records", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.ferpa_record", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
+    ("api.ferpa_student_records", "GET"): dict.fromkeys(ROLES, NO_TOKEN),
     ("api.openapi", "GET"): PUBLIC,
     # The legal hold: counsel's alone, so every other role is refused before any lookup.
     ("review.hold", "GET"): HOLD,

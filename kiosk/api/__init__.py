@@ -1,5 +1,6 @@
-"""The read-only JSON API, v1: encounters and their events for reviewers and counsel, with a
-bearer token per person, and the OpenAPI document that describes it exactly."""
+"""The read-only JSON API, v1: encounters and their events, and FERPA request records, for
+reviewers and counsel, with a bearer token per person, and the OpenAPI document that
+describes it exactly."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class NoCookieForApi(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     # Importing the view module attaches its routes to the blueprint.
-    from kiosk.api import views  # noqa: F401
+    from kiosk.api import ferpa, views  # noqa: F401
     from kiosk.api.blueprint import bp
 
     app.session_interface = NoCookieForApi()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kiosk.ferpa.operations import EXCEPTIONS
+from kiosk.ferpa.reads import NOTICE_STATES
 from kiosk.protocol.documents import DocType
 from kiosk.protocol.state import Status
 from kiosk.vocabulary import CHANNELS, OUTCOMES
@@ -168,6 +170,52 @@ EVENT = _object(
     }
 )
 
+FERPA_RECORD = _object(
+    {
+        "public_id": _text(),
+        "student": _object(
+            {
+                "public_id": _text(),
+                "local_id": _text(nullable=True),
+                "name": _text(description="The student's own name, as enrolled."),
+            }
+        ),
+        "school": _object({"public_id": _text(), "name": _text()}),
+        "encounter_public_id": _text(),
+        "requested_at": _time(nullable=False),
+        "requested_on": _text(format="date", description="The date in the school's time zone."),
+        "channel": _text(enum=[v for v, _ in CHANNELS]),
+        "request_kinds": _array(_text()),
+        "document_type": _text(nullable=True),
+        "requester": _text(description="Each agent as recorded, one a line."),
+        "agency": _text(),
+        "basis": _text(description="The stated interest or legal basis."),
+        "released": _text(description="What was released, and to whom."),
+        "exception": _text(enum=[v for v, _ in EXCEPTIONS]),
+        "exception_label": _text(),
+        "released_anything": {"type": "boolean"},
+        "notice": _object(
+            {
+                "state": _text(enum=list(NOTICE_STATES)),
+                "text": _text(description="The state in words, as the student's file shows it."),
+                "due_on": _text(nullable=True, format="date"),
+                "sent_on": _text(nullable=True, format="date"),
+                "method": _text(nullable=True),
+            },
+            "The advance notice to the parent.",
+        ),
+        "nondisclosure": {
+            "type": "boolean",
+            "description": "Counsel recorded a non-disclosure order: the parent's copy leaves "
+            "this record out.",
+        },
+        "updated_at": _time(),
+        "withdrawn_at": _time(),
+    },
+    "One 99.32 request record in a student's file. Other people named in the same "
+    "encounter were taken out of every copied text when it was made.",
+)
+
 ERROR = {
     "type": "object",
     "required": ["error", "message"],
@@ -246,6 +294,36 @@ def _parameters() -> list[dict[str, Any]]:
     ]
 
 
+def _ferpa_parameters() -> list[dict[str, Any]]:
+    return [
+        _query("school", "A school's public id, of a school the holder reads.", _text()),
+        _query("date_from", "Requested on or after this UTC date.", _text(format="date")),
+        _query(
+            "date_to",
+            "Requested on or before this UTC date (not before date_from).",
+            _text(format="date"),
+        ),
+        _query(
+            "exception",
+            "The exception anything was released under.",
+            _text(enum=[v for v, _ in EXCEPTIONS]),
+        ),
+        _query(
+            "released", 'Anything released (an exception other than "none").', _text(enum=YES_NO)
+        ),
+        _query(
+            "notice",
+            "The parent notice's state; due and overdue by the school's own date.",
+            _text(enum=list(NOTICE_STATES)),
+        ),
+        _query(
+            "after",
+            "The next_cursor of the page before: the next page starts after it.",
+            _text(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$"),
+        ),
+    ]
+
+
 PUBLIC_ID_PARAMETER = {
     "name": "public_id",
     "in": "path",
@@ -261,6 +339,8 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The whole OpenAPI 3.0 document."""
     not_found = _error("No encounter with this id among the schools the holder reads.")
+    no_record = _error("No request record with this id among the schools the holder reads.")
+    no_student = _error("No student with this id among the schools the holder reads.")
     return {
         "openapi": "3.0.3",
         "info": {
@@ -268,7 +348,9 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Read-only. Encounters hold categories, states and times, the "
             "agents as recorded, and a count of the people named, never their names or free "
-            "text. Every use is recorded in the audit log.",
+            "text. FERPA request records are each one student's: they name that student, "
+            "never another person of the same encounter. Every use is recorded in the audit "
+            "log.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
@@ -312,6 +394,51 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/ferpa/records": {
+                "get": {
+                    "operationId": "listFerpaRecords",
+                    "summary": "FERPA request records, newest request first, 50 to a page",
+                    "parameters": _ferpa_parameters(),
+                    "responses": {
+                        "200": _ok("One page of request records.", _ref("FerpaRecordPage")),
+                        "400": _error("A filter is not valid: fields says which."),
+                        **REFUSALS,
+                    },
+                }
+            },
+            "/ferpa/records/{public_id}": {
+                "get": {
+                    "operationId": "getFerpaRecord",
+                    "summary": "One FERPA request record",
+                    "parameters": [PUBLIC_ID_PARAMETER],
+                    "responses": {
+                        "200": _ok("The request record.", _ref("FerpaRecord")),
+                        **REFUSALS,
+                        "404": no_record,
+                    },
+                }
+            },
+            "/ferpa/students/{public_id}/records": {
+                "get": {
+                    "operationId": "getFerpaStudentRecords",
+                    "summary": "One student's file: the request records, oldest first",
+                    "parameters": [
+                        PUBLIC_ID_PARAMETER,
+                        _query(
+                            "copy",
+                            "The official's file, or the parent's copy (\"parent\"), which "
+                            "leaves out requests under a non-disclosure order.",
+                            _text(enum=["file", "parent"]),
+                        ),
+                    ],
+                    "responses": {
+                        "200": _ok("The student's records.", _ref("FerpaStudentRecords")),
+                        "400": _error("copy is neither file nor parent."),
+                        **REFUSALS,
+                        "404": no_student,
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -346,6 +473,29 @@ def document() -> dict[str, Any]:
                 "Document": DOCUMENT,
                 "Notification": NOTIFICATION,
                 "Event": EVENT,
+                "FerpaRecord": FERPA_RECORD,
+                "FerpaRecordPage": _object(
+                    {
+                        "items": _array(_ref("FerpaRecord")),
+                        "next_cursor": _text(
+                            nullable=True, description="Pass as after= for the next page."
+                        ),
+                        "next_url": _text(nullable=True),
+                    }
+                ),
+                "FerpaStudentRecords": _object(
+                    {
+                        "student": _object(
+                            {
+                                "public_id": _text(),
+                                "local_id": _text(nullable=True),
+                                "name": _text(),
+                            }
+                        ),
+                        "copy": _text(enum=["file", "parent"]),
+                        "records": _array(_ref("FerpaRecord")),
+                    }
+                ),
                 "Error": ERROR,
             },
         },

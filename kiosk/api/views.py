@@ -2,8 +2,9 @@
 the log's own filter form; every answer holds categories, states and times, the agents as
 recorded, and a count of the people named: never a name of theirs and never free text.
 
-FERPA request records join this API as /api/v1/ferpa/... routes beside these, read through
-the same token check (kiosk.auth.policy.token_required) and described in kiosk.api.openapi.
+FERPA request records are served beside these as /api/v1/ferpa/... (kiosk.api.ferpa), read
+through the same token check (kiosk.auth.policy.token_required) and described in
+kiosk.api.openapi.
 """
 
 from __future__ import annotations
