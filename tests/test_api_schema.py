@@ -122,5 +122,13 @@ def test_every_answer_matches_the_document(seeded: dict[str, Any]) -> None:
             for public_id in seeded["ids"][operation.path]:
                 case = operation.Case(path_parameters={"public_id": public_id})
                 assert check(case, seeded["token"]).status_code == 200
+        if operation.path == "/ferpa/students/{public_id}/records":
+            # The parent's copy leaves out the record under a non-disclosure order.
+            [student] = seeded["ids"][operation.path]
+            case = operation.Case(path_parameters={"public_id": student}, query={"copy": "parent"})
+            parent = check(case, seeded["token"]).json()
+            assert [r["public_id"] for r in parent["records"]] == seeded["ids"][
+                "/ferpa/records/{public_id}"
+            ][1:]
     # The filters were exercised, not only refused: some lists came back.
     assert statuses.count(200) > 10

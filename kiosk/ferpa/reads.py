@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kiosk.ferpa.operations import EXCEPTION_LABELS, NOTICE_METHODS
 from kiosk.localtime import local
@@ -197,9 +197,9 @@ def record_page(
         )
     rows = list(
         session.scalars(
-            query.order_by(RequestRecord.requested_at.desc(), RequestRecord.id.desc()).limit(
-                PAGE_SIZE + 1
-            )
+            query.options(joinedload(RequestRecord.student), joinedload(RequestRecord.school))
+            .order_by(RequestRecord.requested_at.desc(), RequestRecord.id.desc())
+            .limit(PAGE_SIZE + 1)
         )
     )
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
