@@ -4,6 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# Test processes run side by side (pytest-xdist); TEST_WORKERS=0 runs the suite in one.
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench bench-smoke lint clean
 
@@ -32,7 +34,7 @@ test: $(VENV)/.installed-test
 	@if command -v npm >/dev/null 2>&1 && { [ ! -f $(JS)/node_modules/.package-lock.json ] || \
 		[ $(JS)/package-lock.json -nt $(JS)/node_modules/.package-lock.json ]; }; then \
 		npm ci --prefix $(JS) --no-audit --no-fund --loglevel=error; fi
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/alert_latency.py
