@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -44,8 +45,9 @@ except ModuleNotFoundError:  # run as `python bench/review.py`
 
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
-from kiosk import audit, create_app, migrate  # noqa: E402
-from kiosk.models import Agent, AuditEntry, Encounter, School  # noqa: E402
+from kiosk import audit, create_app, migrate, vocabulary  # noqa: E402
+from kiosk.models import Agent, AuditEntry, Encounter, School, SearchTerm  # noqa: E402
+from kiosk.protocol import search  # noqa: E402
 from kiosk.review import log  # noqa: E402
 from kiosk.webdb import database  # noqa: E402
 
@@ -139,6 +141,9 @@ def seed(path: Path, rows: int) -> None:
     seed_encounters(url, rows, school_ids)
     say(f"seeded {rows} encounters in {time.perf_counter() - started:.0f}s")
     started = time.perf_counter()
+    terms = seed_search_terms(url, rows)
+    say(f"seeded {terms} search digests in {time.perf_counter() - started:.0f}s")
+    started = time.perf_counter()
     seed_chain(url, rows)
     say(f"seeded {rows} audit entries in {time.perf_counter() - started:.0f}s")
     engine = create_engine(url)
@@ -228,6 +233,40 @@ def seed_encounters(url: str, rows: int, school_ids: list[int]) -> None:
     engine.dispose()
 
 
+def agency_digests(pick: str, agency: str) -> list[str]:
+    """The digests the app keeps for an agent's agency (kiosk.protocol.search): the words
+    and word beginnings of the agency as printed and as picked."""
+    label = dict(vocabulary.AGENCIES).get(pick, pick)
+    return sorted(search.digests_of(KEYS["INDEX_KEY"], [agency, label]))
+
+
+def seed_search_terms(url: str, rows: int) -> int:
+    """Each encounter's search digests, as the desk's save of its agent would write them."""
+    engine = create_engine(url)
+    by_pick = {pick: agency_digests(pick, agency) for pick, agency in AGENCIES}
+    table = SearchTerm.__table__
+    total = 0
+    batch = 10_000
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA synchronous=OFF")
+        for start in range(0, rows, batch):
+            agents = connection.execute(
+                select(Agent.encounter_id, Agent.agency_pick)
+                .where(Agent.encounter_id > start, Agent.encounter_id <= start + batch)
+                .order_by(Agent.encounter_id)
+            ).all()
+            terms = [
+                {"encounter_id": encounter_id, "digest": digest}
+                for encounter_id, pick in agents
+                for digest in by_pick[pick]
+            ]
+            connection.execute(insert(table), terms)
+            connection.commit()
+            total += len(terms)
+    engine.dispose()
+    return total
+
+
 def seed_chain(url: str, rows: int) -> None:
     """ROWS chained entries, each hashed with the audit key over the one before."""
     key = KEYS["AUDIT_KEY"]
@@ -284,8 +323,6 @@ def cached_file(rows: int, cache: Path) -> Path:
 
 
 def signed_in(app: Any) -> Any:
-    import re
-
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
@@ -428,20 +465,25 @@ def measure_list(app: Any, path: Path, samples: int) -> dict[str, Any]:
     }
 
 
+SEARCHES = ("marshals", "customs", "immig*", "federal bureau", "homeland*", "border patrol")
+
+
 def measure_search(client: Any, samples: int) -> dict[str, Any]:
-    """A word of an agency, where the log offers a text search; null where it does not."""
-    probe = client.get("/review/", query_string={"q": "marshals"})
-    if probe.status_code != 200 or b'name="q"' not in probe.data:
-        say("the log offers no text search: search_p95_ms is null")
-        return {"search_p95_ms": None}
-    words = ["marshals", "customs", "immig", "federal", "homeland", "border"]
+    """The log's word search (POST /review/search), alone and beside a filter."""
+    page = client.get("/review/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    if token is None:
+        raise BenchError("no CSRF token on the review log")
     times: list[float] = []
     for number in range(samples):
+        form = {"csrf_token": token.group(1), "words": SEARCHES[number % len(SEARCHES)]}
+        if number % 3 == 2:
+            form["state"] = "ended"
         started = time.perf_counter()
-        response = client.get("/review/", query_string={"q": words[number % len(words)]})
+        response = client.post("/review/search", data=form)
         times.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise BenchError(f"search answered {response.status_code}")
+        if response.status_code != 200 or 'data-id="' not in response.get_data(as_text=True):
+            raise BenchError(f"search {form['words']!r} answered {response.status_code}, no rows")
     return {"search_p95_ms": round(percentile(times, 95) * 1000, 1)}
 
 
