@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kiosk import audit, webdb
 from kiosk.auth.policy import requires
 from kiosk.clock import now_utc
-from kiosk.localtime import local
+from kiosk.localtime import zone
 from kiosk.models import Encounter, NamedPerson, School, User
 from kiosk.office.common import office_user, visible
 from kiosk.review import log
@@ -102,6 +102,7 @@ def _rows(base: Any) -> Iterator[list[Any]]:
 
 def _chunks(db: Session, base: Any) -> Iterator[list[list[Any]]]:
     connection = db.connection()
+    zones: dict[str, Any] = {}
     after: tuple[datetime, int] | None = None
     while True:
         query = base
@@ -115,7 +116,9 @@ def _chunks(db: Session, base: Any) -> Iterator[list[list[Any]]]:
                 row.public_id,
                 row.name,
                 _utc(row.started_at),
-                local(row.started_at, row.timezone).isoformat(),
+                row.started_at.astimezone(
+                    zones.get(row.timezone) or zones.setdefault(row.timezone, zone(row.timezone))
+                ).isoformat(),
                 row.channel,
                 row.status,
                 row.outcome,
