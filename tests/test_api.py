@@ -82,6 +82,9 @@ def test_the_filters_narrow_the_list_as_they_narrow_the_log(app: Flask, token: s
     assert listed(app, token, "?document=judicial_warrant") == [warrant]
     assert listed(app, token, f"?school={school_public_id(app, RIVERSIDE)}") == [riverside]
     assert listed(app, token, "?date_to=2026-11-01") == [riverside]
+    staff = add(app, started_at=BASE - timedelta(hours=4), request_kinds="staff,entry")
+    assert listed(app, token, "?request_kind=entry") == [staff]
+    assert listed(app, token, "?agency=usms") == []
     # A filter that is not valid is named, and no list pretends to be filtered.
     response = get(app, "/encounters?channel=carrier_pigeon&date_from=2026-11-03", token)
     assert response.status_code == 400

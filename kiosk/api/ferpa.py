@@ -14,10 +14,9 @@ from datetime import date
 from typing import Any
 
 from flask import Response, jsonify, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, HiddenField
-from wtforms.validators import Optional, ValidationError
+from wtforms import DateField
+from wtforms.validators import Optional
 
 from kiosk import webdb
 from kiosk.api.blueprint import bp
@@ -30,20 +29,23 @@ from kiosk.forms import options
 from kiosk.localtime import local
 from kiosk.models import RequestRecord, School, Student
 from kiosk.review import log
-from kiosk.review.forms import ANY, YES_NO, ListChoice, make_cursor, parse_cursor
+from kiosk.review.forms import (
+    ANY,
+    YES_NO,
+    ListChoice,
+    PeriodFilterForm,
+    make_cursor,
+    parse_cursor,
+)
 
 FERPA_READ = "ferpa.read"
 FILTER_NAMES = ("school", "date_from", "date_to", "exception", "released", "notice")
 NOTICE_CHOICES = [ANY, *((state, state) for state in reads.NOTICE_STATES)]
 
 
-class RecordFilterForm(FlaskForm):
+class RecordFilterForm(PeriodFilterForm):
     """The request records' filters, from the query string: categories and dates only."""
 
-    class Meta:
-        csrf = False
-
-    school = ListChoice("School", choices=options([ANY]), default="")
     date_from = DateField("Requested on or after (UTC date)", [Optional()], format="%Y-%m-%d")
     date_to = DateField("Requested on or before (UTC date)", [Optional()], format="%Y-%m-%d")
     exception = ListChoice(
@@ -51,20 +53,6 @@ class RecordFilterForm(FlaskForm):
     )
     released = ListChoice("Anything released", choices=options(YES_NO), default="")
     notice = ListChoice("Parent notice", choices=options(NOTICE_CHOICES), default="")
-    after = HiddenField()
-
-    def __init__(self, *args: Any, schools: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Only the schools the holder reads: another school is refused like a made-up one.
-        self.school.choices = options([("", "All my schools"), *schools])
-
-    def validate_date_to(self, field: DateField) -> None:
-        if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("This date is before the first date.")
-
-    def validate_after(self, field: HiddenField) -> None:
-        if field.data and parse_cursor(field.data) is None:
-            raise ValidationError("This page link is not valid. Start again from the first page.")
 
 
 def _exists(model: type[RequestRecord] | type[Student], public_id: str) -> bool:

@@ -11,7 +11,7 @@ from kiosk.ferpa.operations import EXCEPTIONS
 from kiosk.ferpa.reads import NOTICE_STATES
 from kiosk.protocol.documents import DocType
 from kiosk.protocol.state import Status
-from kiosk.vocabulary import CHANNELS, OUTCOMES
+from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
 FILTER_NAMES = (
     "school",
@@ -24,6 +24,8 @@ FILTER_NAMES = (
     "outcome",
     "stood_down",
     "late",
+    "agency",
+    "request_kind",
 )
 YES_NO = ["yes", "no"]
 
@@ -286,6 +288,16 @@ def _parameters() -> list[dict[str, Any]]:
         ),
         _query("stood_down", "Stood down at the desk.", _text(enum=YES_NO)),
         _query("late", "Acknowledged late.", _text(enum=YES_NO)),
+        _query(
+            "agency",
+            "An agency any agent of the encounter was recorded with, as picked at the desk.",
+            _text(enum=[v for v, _ in AGENCIES]),
+        ),
+        _query(
+            "request_kind",
+            "One kind of what was asked for (an encounter may ask for several).",
+            _text(enum=[v for v, _ in REQUEST_KINDS]),
+        ),
         _query(
             "after",
             "The next_cursor of the page before: the next page starts after it.",

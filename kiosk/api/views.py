@@ -33,7 +33,7 @@ from kiosk.models import (
     User,
 )
 from kiosk.review import log
-from kiosk.review.forms import ReviewFilterForm, make_cursor, parse_cursor
+from kiosk.review.forms import ReviewFilterForm, make_cursor
 
 PUBLIC_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -100,23 +100,7 @@ def _filters(db: Session, user: User) -> tuple[log.Filters | None, dict[str, lis
     form = ReviewFilterForm(request.args, schools=[(s.public_id, s.name) for s in schools])
     if not form.validate():
         return None, {name: list(errors) for name, errors in form.errors.items()}
-    by_public_id = {s.public_id: s.id for s in schools}
-    return (
-        log.Filters(
-            school_id=by_public_id.get(form.school.data or ""),
-            date_from=form.date_from.data,
-            date_to=form.date_to.data,
-            state=form.state.data or "",
-            channel=form.channel.data or "",
-            document=form.document.data or "",
-            exigency=form.exigency.data or "",
-            outcome=form.outcome.data or "",
-            stood_down=form.stood_down.data or "",
-            late=form.late.data or "",
-            after=parse_cursor(form.after.data) if form.after.data else None,
-        ),
-        {},
-    )
+    return form.filters({s.public_id: s.id for s in schools}), {}
 
 
 @bp.get("/encounters", endpoint="encounters")

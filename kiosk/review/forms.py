@@ -19,6 +19,7 @@ from kiosk.forms import CleanText, note, options, strip_or_none
 from kiosk.models import PrivilegedNote
 from kiosk.protocol import search
 from kiosk.protocol.documents import DOC_LABELS
+from kiosk.review import log
 from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
 ANY = ("", "Any")
@@ -54,8 +55,9 @@ class ListChoice(SelectField):
             raise ValidationError("Choose one of the options in the list.")
 
 
-class ReviewFilterForm(FlaskForm):
-    """Filters on the encounters' summary columns only."""
+class PeriodFilterForm(FlaskForm):
+    """A school, a UTC date range and a page key, read from the address: the filters the
+    review log and the API's FERPA records share. Subclasses add their categories."""
 
     class Meta:
         csrf = False
@@ -67,6 +69,25 @@ class ReviewFilterForm(FlaskForm):
     date_to = DateField(
         "Started on or before (UTC date)", validators=[Optional()], format="%Y-%m-%d"
     )
+    after = HiddenField()
+
+    def __init__(self, *args: Any, schools: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the schools the user may read: another school is refused like a made-up one.
+        self.school.choices = options([("", "All my schools"), *schools])
+
+    def validate_date_to(self, field: DateField) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("This date is before the first date.")
+
+    def validate_after(self, field: HiddenField) -> None:
+        if field.data and parse_cursor(field.data) is None:
+            raise ValidationError("This page link is not valid. Start again from the first page.")
+
+
+class ReviewFilterForm(PeriodFilterForm):
+    """Filters on the encounters' summary columns only."""
+
     state = ListChoice(
         "Open or ended",
         choices=options([ANY, ("open", "Open (not yet closed)"), ("ended", "Ended")]),
@@ -88,20 +109,25 @@ class ReviewFilterForm(FlaskForm):
     request_kind = ListChoice(
         "What was asked for", choices=options([ANY, *REQUEST_KINDS]), default=""
     )
-    after = HiddenField()
 
-    def __init__(self, *args: Any, schools: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Only the schools the user may read: another school is refused like a made-up one.
-        self.school.choices = options([("", "All my schools"), *schools])
-
-    def validate_date_to(self, field: DateField) -> None:
-        if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("This date is before the first date.")
-
-    def validate_after(self, field: HiddenField) -> None:
-        if field.data and parse_cursor(field.data) is None:
-            raise ValidationError("This page link is not valid. Start again from the first page.")
+    def filters(self, school_ids: dict[str, int]) -> log.Filters:
+        """The checked filters (call after validate()); school_ids maps the schools offered
+        by public id. The log, its files and the API all read them here."""
+        return log.Filters(
+            school_id=school_ids.get(self.school.data or ""),
+            date_from=self.date_from.data,
+            date_to=self.date_to.data,
+            state=self.state.data or "",
+            channel=self.channel.data or "",
+            document=self.document.data or "",
+            exigency=self.exigency.data or "",
+            outcome=self.outcome.data or "",
+            stood_down=self.stood_down.data or "",
+            late=self.late.data or "",
+            agency=self.agency.data or "",
+            request_kind=self.request_kind.data or "",
+            after=parse_cursor(self.after.data) if self.after.data else None,
+        )
 
 
 SEARCH_LIMIT = 200

@@ -17,7 +17,7 @@ from kiosk.protocol import search
 from kiosk.protocol.documents import DOC_LABELS
 from kiosk.review import log
 from kiosk.review.blueprint import bp
-from kiosk.review.forms import ReviewFilterForm, ReviewSearchForm, make_cursor, parse_cursor
+from kiosk.review.forms import ReviewFilterForm, ReviewSearchForm, make_cursor
 from kiosk.sealing import blind_index
 from kiosk.vocabulary import CHANNELS, OUTCOMES
 
@@ -147,22 +147,7 @@ def checked_filters(
     )
     if not form.validate():
         return form, None
-    by_public_id = {s.public_id: s.id for s in schools}
-    return form, log.Filters(
-        school_id=by_public_id.get(form.school.data or ""),
-        date_from=form.date_from.data,
-        date_to=form.date_to.data,
-        state=form.state.data or "",
-        channel=form.channel.data or "",
-        document=form.document.data or "",
-        exigency=form.exigency.data or "",
-        outcome=form.outcome.data or "",
-        stood_down=form.stood_down.data or "",
-        late=form.late.data or "",
-        agency=form.agency.data or "",
-        request_kind=form.request_kind.data or "",
-        after=parse_cursor(form.after.data) if form.after.data else None,
-    )
+    return form, form.filters({s.public_id: s.id for s in schools})
 
 
 def _row(encounter: Encounter) -> dict[str, Any]:
