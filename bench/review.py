@@ -1,6 +1,7 @@
 """The review log at scale: a million encounters, listed, exported and verified.
 
-Seeds ROWS encounters (one agent each) and an audit chain of ROWS entries into a SQLite file
+Seeds ROWS encounters (one agent each, with its search digests) and an audit chain of ROWS
+entries into a SQLite file
 with SQLAlchemy Core bulk inserts, once: the file is cached under bench/.cache, named by the
 row count and the schema's migration head, and reused by later runs. Then, on that file:
 
@@ -9,8 +10,9 @@ row count and the schema's migration head, and reused by later runs. Then, on th
   a date range, and pages deep in the history reached by the page key (`after`). The floor is
   the same page's query (kiosk.review.log's filters, order and limit) run directly through
   SQLAlchemy Core on the same file, in the same run;
-* search: the log narrowed by a word of the agency (the filter the page offers), when the
-  page offers one; null otherwise;
+* search: the log's word search (POST /review/search, as the page posts it) for words and
+  word beginnings of the agencies, alone and beside a filter, over the search digests the
+  app keeps (seeded as the desk's saves would write them);
 * csv: the whole log as /review/export.csv, read to its end, in a child process whose peak
   RSS is reported; the same for a tenth of the rows, to show the memory stays flat;
 * verify: `audit.verify` over the whole chain.
@@ -43,10 +45,17 @@ try:
 except ModuleNotFoundError:  # run as `python bench/review.py`
     from harness import BenchError, logger, percentile  # type: ignore[no-redef]
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import create_engine, insert, select, text, update  # noqa: E402
 
 from kiosk import audit, create_app, migrate, vocabulary  # noqa: E402
-from kiosk.models import Agent, AuditEntry, Encounter, School, SearchTerm  # noqa: E402
+from kiosk.models import (  # noqa: E402
+    Agent,
+    AuditEntry,
+    AuditHead,
+    Encounter,
+    School,
+    SearchTerm,
+)
 from kiosk.protocol import search  # noqa: E402
 from kiosk.review import log  # noqa: E402
 from kiosk.webdb import database  # noqa: E402
@@ -305,6 +314,12 @@ def seed_chain(url: str, rows: int) -> None:
             with engine.begin() as connection:
                 connection.execute(insert(AuditEntry.__table__), batch)
             batch = []
+    # The head row moves on with the chain, as every append moves it.
+    head = AuditHead.__table__
+    with engine.begin() as connection:
+        connection.execute(
+            update(head).where(head.c.id == audit.HEAD_ID).values(seq=seq, hash=prev)
+        )
     engine.dispose()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -51,12 +52,33 @@ class ScriptVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
+OPEN_CONDITION = "status != 'resolved'"
+STOOD_DOWN_CONDITION = "stood_down_at IS NOT NULL"
+
+
 @register
 class Encounter(Base):
     __tablename__ = "encounters"
     __seal_identity__ = ("public_id",)
-    # The review log of one school reads newest first: one index serves both.
-    __table_args__ = (Index("ix_encounters_school_started", "school_id", "started_at"),)
+    # The review log reads newest first. One school's log walks the first index; the open
+    # ones and those stood down, few among many, walk partial indexes of their own (the log
+    # writes these two conditions exactly so, with the literal inline, so both databases
+    # match them to the index).
+    __table_args__ = (
+        Index("ix_encounters_school_started", "school_id", "started_at"),
+        Index(
+            "ix_encounters_open_started",
+            "started_at",
+            sqlite_where=text(OPEN_CONDITION),
+            postgresql_where=text(OPEN_CONDITION),
+        ),
+        Index(
+            "ix_encounters_stood_down_started",
+            "started_at",
+            sqlite_where=text(STOOD_DOWN_CONDITION),
+            postgresql_where=text(STOOD_DOWN_CONDITION),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
@@ -71,7 +93,7 @@ class Encounter(Base):
     desk_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the desk last said an old open record is still the same visit (see is_stale).
     visit_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    stood_down_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     script_version_id: Mapped[int | None] = mapped_column(ForeignKey("script_versions.id"))

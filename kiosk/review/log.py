@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal, literal_column, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from kiosk.models import Agent, Encounter, NamedPerson, School
@@ -59,7 +59,9 @@ def narrowed(query: Any, filters: Filters) -> Any:
     if filters.state == "ended":
         query = query.where(Encounter.status == Status.RESOLVED.value)
     elif filters.state == "open":
-        query = query.where(Encounter.status != Status.RESOLVED.value)
+        # The literal inline, as in the partial index's condition (models.encounters
+        # OPEN_CONDITION), so both databases walk that index.
+        query = query.where(Encounter.status != literal_column(f"'{Status.RESOLVED.value}'"))
     if filters.channel:
         query = query.where(Encounter.channel == filters.channel)
     if filters.document:
