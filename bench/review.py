@@ -1,9 +1,9 @@
 """The review log at scale: a million encounters, listed, exported and verified.
 
 Seeds ROWS encounters (one agent each, with its search digests) and an audit chain of ROWS
-entries into a SQLite file
-with SQLAlchemy Core bulk inserts, once: the file is cached under bench/.cache, named by the
-row count and the schema's migration head, and reused by later runs. Then, on that file:
+entries into a SQLite file with SQLAlchemy Core bulk inserts, once: the file is cached under
+bench/.cache, named by the row count and the schema's migration head, and reused by later
+runs. Then, on that file:
 
 * list: the review log's pages (/review/ as a signed-in reviewer, through the app's own
   request handling in this process): the first page, each filter on its own, a school with
