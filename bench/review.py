@@ -1,9 +1,9 @@
 """The review log at scale: a million encounters, listed, exported and verified.
 
-Seeds ROWS encounters (one agent each, with its search digests) and an audit chain of ROWS
-entries into a SQLite file with SQLAlchemy Core bulk inserts, once: the file is cached under
-bench/.cache, named by the row count and the schema's migration head, and reused by later
-runs. Then, on that file:
+Seeds ROWS encounters (one agent each, with its search digests and the agent's chain entry,
+as the desk's saves leave them) into a SQLite file with SQLAlchemy Core bulk inserts, once:
+the file is cached under bench/.cache, named by the row count, the schema's migration head
+and the seed's version, and reused by later runs. Then, on that file:
 
 * list: the review log's pages (/review/ as a signed-in reviewer, through the app's own
   request handling in this process): the first page, each filter on its own, a school with
@@ -57,6 +57,7 @@ from kiosk.models import (  # noqa: E402
     SearchTerm,
 )
 from kiosk.protocol import search  # noqa: E402
+from kiosk.protocol.events import canonical_json  # noqa: E402
 from kiosk.review import log  # noqa: E402
 from kiosk.webdb import database  # noqa: E402
 
@@ -73,6 +74,8 @@ KEYS = {
 }
 TARGETS = {"list_p95_ms": 150, "search_p95_ms": 150, "csv_rows_per_s": 50_000}
 SCHOOLS = 40
+# Named in the cached file's name: a change to what is seeded seeds a new file.
+SEED_VERSION = "v2"
 AGENCIES = (
     ("ice_ero", "U.S. Immigration and Customs Enforcement"),
     ("cbp", "U.S. Customs and Border Protection"),
@@ -153,8 +156,8 @@ def seed(path: Path, rows: int) -> None:
     terms = seed_search_terms(url, rows)
     say(f"seeded {terms} search digests in {time.perf_counter() - started:.0f}s")
     started = time.perf_counter()
-    seed_chain(url, rows)
-    say(f"seeded {rows} audit entries in {time.perf_counter() - started:.0f}s")
+    entries = seed_chain(url)
+    say(f"seeded {entries} audit entries in {time.perf_counter() - started:.0f}s")
     engine = create_engine(url)
     with engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
@@ -276,8 +279,9 @@ def seed_search_terms(url: str, rows: int) -> int:
     return total
 
 
-def seed_chain(url: str, rows: int) -> None:
-    """ROWS chained entries, each hashed with the audit key over the one before."""
+def seed_chain(url: str) -> int:
+    """The chain the desk's saves would have left: one `record.insert` entry per agent row,
+    with the row's digest, each hashed with the audit key over the one before."""
     key = KEYS["AUDIT_KEY"]
     engine = create_engine(url)
     with engine.connect() as connection:
@@ -285,35 +289,47 @@ def seed_chain(url: str, rows: int) -> None:
             select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
         ).first()
     seq, prev = (last[0], last[1]) if last else (0, audit.GENESIS)
-    moment = FIRST_DAY
+    first = seq
     batch: list[dict[str, Any]] = []
-    for number in range(rows):
-        seq += 1
-        fingerprint = audit.key_fingerprint(key) if seq == 1 else None
-        at = moment + timedelta(seconds=number * 180)
-        subject = f"encounter:b{number + 1:015d}"
-        details = "{}"
-        digest = audit.entry_hash(
-            key, prev, seq, at, "user:1", "encounter.view", subject, details, fingerprint
+
+    def write() -> None:
+        with engine.begin() as writer:
+            writer.execute(insert(AuditEntry.__table__), batch)
+        batch.clear()
+
+    with engine.connect() as connection:
+        agents = connection.execution_options(stream_results=True, yield_per=20_000).execute(
+            audit.content_query(Agent.__table__)
         )
-        batch.append(
-            {
-                "seq": seq,
-                "at": at,
-                "actor": "user:1",
-                "action": "encounter.view",
-                "subject": subject,
-                "details": details,
-                "prev_hash": prev,
-                "hash": digest,
-                "key_fingerprint": fingerprint,
-            }
-        )
-        prev = digest
-        if len(batch) == 50_000 or number == rows - 1:
-            with engine.begin() as connection:
-                connection.execute(insert(AuditEntry.__table__), batch)
-            batch = []
+        for row in agents:
+            seq += 1
+            fingerprint = audit.key_fingerprint(key) if seq == 1 else None
+            at = row.created_at.replace(microsecond=0)
+            subject = f"agents:{row.id}"
+            details = canonical_json(
+                {"table": "agents", "row": row.id, "digest": audit.row_digest(row)}
+            )
+            digest = audit.entry_hash(
+                key, prev, seq, at, "record", "record.insert", subject, details, fingerprint
+            )
+            batch.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": "record",
+                    "action": "record.insert",
+                    "subject": subject,
+                    "details": details,
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "key_fingerprint": fingerprint,
+                }
+            )
+            prev = digest
+            if len(batch) == 50_000:
+                write()
+    if batch:
+        write()
     # The head row moves on with the chain, as every append moves it.
     head = AuditHead.__table__
     with engine.begin() as connection:
@@ -321,11 +337,12 @@ def seed_chain(url: str, rows: int) -> None:
             update(head).where(head.c.id == audit.HEAD_ID).values(seq=seq, hash=prev)
         )
     engine.dispose()
+    return seq - first
 
 
 def cached_file(rows: int, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"review-{rows}-{head_revision()}.db"
+    path = cache / f"review-{rows}-{head_revision()}-{SEED_VERSION}.db"
     if path.exists():
         say(f"using cached {path.name}")
         return path

@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session, object_session
 from kiosk.clock import now_utc
 from kiosk.models import (
     Acknowledgement,
+    Agent,
     AuditEntry,
     AuditHead,
     AuditVerification,
     Base,
     DeskMessage,
+    Document,
     EncounterEvent,
     LateAddition,
     NamedPerson,
@@ -156,6 +158,8 @@ def record(
 # entries name the command line when it wrote the rows, else "record".
 COVERED_MODELS: tuple[type[Any], ...] = (
     EncounterEvent,
+    Agent,
+    Document,
     NamedPerson,
     Acknowledgement,
     DeskMessage,

@@ -19,16 +19,18 @@ from kiosk.clock import now_utc
 from kiosk.db import writing
 from kiosk.models import (
     Acknowledgement,
+    Agent,
     AuditEntry,
     AuditHead,
     DeskMessage,
+    Document,
     Encounter,
     EncounterEvent,
     LateAddition,
     NamedPerson,
     RoleGrant,
 )
-from kiosk.protocol import capture, office
+from kiosk.protocol import capture, document_record, office
 from kiosk.protocol.events import Actor
 from kiosk.webdb import database
 from tests.conftest import tamper, tap_start, the_encounter
@@ -41,6 +43,8 @@ class Record:
     """The ids of one row of each kind, written the way the app writes them."""
 
     event: int
+    agent: int
+    document: int
     person: int
     ack: int
     message: int
@@ -56,6 +60,16 @@ def record(app: Flask, kiosk_client: FlaskClient) -> Record:
     with writing(), database(app).session_factory() as session, session.begin():
         encounter = session.get_one(Encounter, encounter_id)
         desk = Actor(kind="kiosk", label="desk", kiosk_id=None)
+        agent = capture.save_agent(
+            session,
+            encounter,
+            desk,
+            now,
+            capture.AgentInput(name="Rowan Example", agency_pick="hsi"),
+            index_key=app.config["INDEX_KEY"],
+        )
+        assert agent is not None
+        document = document_record.ensure_document(session, encounter, now)
         person = capture.add_named_person(
             session, encounter, desk, now, STUDENT, "student", app.config["INDEX_KEY"]
         )
@@ -74,7 +88,14 @@ def record(app: Flask, kiosk_client: FlaskClient) -> Record:
         grant = session.scalars(select(RoleGrant).order_by(RoleGrant.id)).first()
         assert event is not None and grant is not None
         return Record(
-            event.id, person.id, ack.acknowledgement.id, message.id, addition.id, grant.id
+            event.id,
+            agent.id,
+            document.id,
+            person.id,
+            ack.acknowledgement.id,
+            message.id,
+            addition.id,
+            grant.id,
         )
 
 
@@ -98,6 +119,8 @@ def test_every_kind_of_row_is_chained_with_its_digest_and_no_name(
 ) -> None:
     for table, row in (
         ("encounter_events", record.event),
+        ("agents", record.agent),
+        ("documents", record.document),
         ("named_people", record.person),
         ("acknowledgements", record.ack),
         ("desk_messages", record.message),
@@ -112,6 +135,7 @@ def test_every_kind_of_row_is_chained_with_its_digest_and_no_name(
     with database(app).session_factory() as session:
         every = " ".join(session.scalars(select(AuditEntry.details)))
     assert STUDENT not in every and "Someone is on the way" not in every
+    assert "Rowan Example" not in every
     result = verify(app)
     assert result.exit_code == 0, result.output
     assert "Record intact:" in result.output
@@ -128,6 +152,8 @@ def test_a_change_made_through_the_app_is_chained_again(app: Flask, record: Reco
 
 EDITS: list[tuple[str, Any, str, Any]] = [
     ("event", EncounterEvent.__table__, "data", '{"kind":"rewritten"}'),
+    ("agent", Agent.__table__, "agency_printed", "Another agency"),
+    ("document", Document.__table__, "confirmed_type", "judicial_warrant"),
     ("person", NamedPerson.__table__, "relation", "parent"),
     ("ack", Acknowledgement.__table__, "channel", "sms"),
     ("message", DeskMessage.__table__, "preset", "changed"),
