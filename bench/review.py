@@ -530,8 +530,19 @@ def export_in_child(path: str, query: dict[str, str], out: Any) -> None:
         lines += chunk.count(b"\n") if isinstance(chunk, bytes) else chunk.count("\n")
     elapsed = time.perf_counter() - started
     response.close()
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.send({"rows": lines - 1, "seconds": elapsed, "peak_mb": peak_kib / 1024})
+    out.send({"rows": lines - 1, "seconds": elapsed, "peak_mb": peak_rss_kib() / 1024})
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak resident memory. Linux carries ru_maxrss over from the parent
+    through fork and exec, so a child started by a large parent would report the parent's;
+    VmHWM belongs to the process's own memory, begun at exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def measure_export(path: Path, query: dict[str, str]) -> dict[str, Any]:
