@@ -24,6 +24,7 @@ from kiosk.models import (
     RoleGrant,
     User,
 )
+from kiosk.review.forms import ReviewFilterForm
 from kiosk.review.log import PAGE_SIZE
 from kiosk.webdb import database
 from tests.test_policy import LINCOLN, RIVERSIDE, create_user, form_token, login
@@ -418,3 +419,7 @@ def test_the_document_describes_exactly_the_routes_the_api_serves(app: Flask) ->
     parameters = document["paths"]["/encounters"]["get"]["parameters"]
     channel = next(p for p in parameters if p["name"] == "channel")
     assert "phone" in channel["schema"]["enum"]
+    # Every filter the log's form reads is described, and nothing else.
+    with app.test_request_context():
+        form = ReviewFilterForm(formdata=None, schools=[])
+    assert {p["name"] for p in parameters} == {field.name for field in form}

@@ -11,22 +11,10 @@ from kiosk.ferpa.operations import EXCEPTIONS
 from kiosk.ferpa.reads import NOTICE_STATES
 from kiosk.protocol.documents import DocType
 from kiosk.protocol.state import Status
+from kiosk.review.forms import ReviewFilterForm
 from kiosk.vocabulary import AGENCIES, CHANNELS, OUTCOMES, REQUEST_KINDS
 
-FILTER_NAMES = (
-    "school",
-    "date_from",
-    "date_to",
-    "state",
-    "channel",
-    "document",
-    "exigency",
-    "outcome",
-    "stood_down",
-    "late",
-    "agency",
-    "request_kind",
-)
+FILTER_NAMES = ReviewFilterForm.FILTER_NAMES
 YES_NO = ["yes", "no"]
 
 

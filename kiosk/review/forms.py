@@ -88,6 +88,23 @@ class PeriodFilterForm(FlaskForm):
 class ReviewFilterForm(PeriodFilterForm):
     """Filters on the encounters' summary columns only."""
 
+    # Every filter's name (the page key `after` aside): the page, its files and the API's
+    # description all list these.
+    FILTER_NAMES = (
+        "school",
+        "date_from",
+        "date_to",
+        "state",
+        "channel",
+        "document",
+        "exigency",
+        "outcome",
+        "stood_down",
+        "late",
+        "agency",
+        "request_kind",
+    )
+
     state = ListChoice(
         "Open or ended",
         choices=options([ANY, ("open", "Open (not yet closed)"), ("ended", "Ended")]),

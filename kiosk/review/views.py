@@ -23,20 +23,8 @@ from kiosk.vocabulary import CHANNELS, OUTCOMES
 
 INVALID = 422
 DOCUMENTS = {kind.value: label for kind, label in DOC_LABELS.items()}
-FILTERS = (
-    "school",
-    "date_from",
-    "date_to",
-    "state",
-    "channel",
-    "document",
-    "exigency",
-    "outcome",
-    "stood_down",
-    "late",
-    "agency",
-    "request_kind",
-)
+# The filters' names, in the form's order: kept across pages, searches and downloads.
+FILTERS = ReviewFilterForm.FILTER_NAMES
 
 
 @bp.app_context_processor
