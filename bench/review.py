@@ -1,9 +1,10 @@
 """The review log at scale: a million encounters, listed, exported and verified.
 
-Seeds ROWS encounters (one agent each, with its search digests and the agent's chain entry,
-as the desk's saves leave them) into a SQLite file with SQLAlchemy Core bulk inserts, once:
-the file is cached under bench/.cache, named by the row count, the schema's migration head
-and the seed's version, and reused by later runs. Then, on that file:
+Seeds ROWS encounters (one agent each, with its search digests, and the chain entries of the
+encounter and its agent, as the desk's saves leave them) into a SQLite file with SQLAlchemy
+Core bulk inserts, once: the file is cached under bench/.cache, named by the row count, the
+schema's migration head and the seed's version, and reused by later runs. Then, on that
+file:
 
 * list: the review log's pages (/review/ as a signed-in reviewer, through the app's own
   request handling in this process): the first page, each filter on its own, a school with
@@ -75,7 +76,7 @@ KEYS = {
 TARGETS = {"list_p95_ms": 150, "search_p95_ms": 150, "csv_rows_per_s": 50_000}
 SCHOOLS = 40
 # Named in the cached file's name: a change to what is seeded seeds a new file.
-SEED_VERSION = "v2"
+SEED_VERSION = "v3"
 AGENCIES = (
     ("ice_ero", "U.S. Immigration and Customs Enforcement"),
     ("cbp", "U.S. Customs and Border Protection"),
@@ -280,8 +281,9 @@ def seed_search_terms(url: str, rows: int) -> int:
 
 
 def seed_chain(url: str) -> int:
-    """The chain the desk's saves would have left: one `record.insert` entry per agent row,
-    with the row's digest, each hashed with the audit key over the one before."""
+    """The chain the desk's saves would have left: one `record.insert` entry per encounter
+    row and per agent row, with the row's digest, each hashed with the audit key over the
+    one before."""
     key = KEYS["AUDIT_KEY"]
     engine = create_engine(url)
     with engine.connect() as connection:
@@ -297,37 +299,38 @@ def seed_chain(url: str) -> int:
             writer.execute(insert(AuditEntry.__table__), batch)
         batch.clear()
 
-    with engine.connect() as connection:
-        agents = connection.execution_options(stream_results=True, yield_per=20_000).execute(
-            audit.content_query(Agent.__table__)
-        )
-        for row in agents:
-            seq += 1
-            fingerprint = audit.key_fingerprint(key) if seq == 1 else None
-            at = row.created_at.replace(microsecond=0)
-            subject = f"agents:{row.id}"
-            details = canonical_json(
-                {"table": "agents", "row": row.id, "digest": audit.row_digest(row)}
+    for table, moment in ((Encounter.__table__, "started_at"), (Agent.__table__, "created_at")):
+        with engine.connect() as connection:
+            rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
+                audit.content_query(table)
             )
-            digest = audit.entry_hash(
-                key, prev, seq, at, "record", "record.insert", subject, details, fingerprint
-            )
-            batch.append(
-                {
-                    "seq": seq,
-                    "at": at,
-                    "actor": "record",
-                    "action": "record.insert",
-                    "subject": subject,
-                    "details": details,
-                    "prev_hash": prev,
-                    "hash": digest,
-                    "key_fingerprint": fingerprint,
-                }
-            )
-            prev = digest
-            if len(batch) == 50_000:
-                write()
+            for row in rows:
+                seq += 1
+                fingerprint = audit.key_fingerprint(key) if seq == 1 else None
+                at = getattr(row, moment).replace(microsecond=0)
+                subject = f"{table.name}:{row.id}"
+                details = canonical_json(
+                    {"table": table.name, "row": row.id, "digest": audit.row_digest(row)}
+                )
+                digest = audit.entry_hash(
+                    key, prev, seq, at, "record", "record.insert", subject, details, fingerprint
+                )
+                batch.append(
+                    {
+                        "seq": seq,
+                        "at": at,
+                        "actor": "record",
+                        "action": "record.insert",
+                        "subject": subject,
+                        "details": details,
+                        "prev_hash": prev,
+                        "hash": digest,
+                        "key_fingerprint": fingerprint,
+                    }
+                )
+                prev = digest
+                if len(batch) == 50_000:
+                    write()
     if batch:
         write()
     # The head row moves on with the chain, as every append moves it.

@@ -33,6 +33,7 @@ from kiosk.models import (
     Base,
     DeskMessage,
     Document,
+    Encounter,
     EncounterEvent,
     LateAddition,
     NamedPerson,
@@ -157,6 +158,7 @@ def record(
 # made the change is in the row itself (events) or in its own entry (admin changes); these
 # entries name the command line when it wrote the rows, else "record".
 COVERED_MODELS: tuple[type[Any], ...] = (
+    Encounter,
     EncounterEvent,
     Agent,
     Document,
@@ -192,13 +194,25 @@ def init_app(app: Flask) -> None:
     configure(webdb.database(app).session_factory, app.config["AUDIT_KEY"])
 
 
+# Columns left out of a row's digest: the encounter's event counter and its next escalation
+# time, which plain UPDATEs rewrite many times an encounter (events.record_event numbers each
+# event; escalation brings the next step forward). The events and escalations they count
+# and schedule are chained rows of their own.
+UNDIGESTED: dict[str, frozenset[str]] = {
+    "encounters": frozenset({"event_count", "next_escalation_at"}),
+}
+
+
 def content_query(table: Table) -> Select[Any]:
-    """Every column of a covered table as stored: sealed columns as their ciphertext."""
+    """Every column of a covered table as stored (sealed columns as their ciphertext), but
+    those UNDIGESTED."""
+    skipped = UNDIGESTED.get(table.name, frozenset())
     columns = [
         type_coerce(column, Text()).label(column.name)
         if isinstance(column.type, SealedText)
         else column
         for column in table.columns
+        if column.name not in skipped
     ]
     return select(*columns).order_by(table.c.id)
 

@@ -33,7 +33,15 @@ from kiosk.models import (
 from kiosk.protocol import capture, document_record, office
 from kiosk.protocol.events import Actor
 from kiosk.webdb import database
-from tests.conftest import tamper, tap_start, the_encounter
+from tests.conftest import (
+    SmtpSink,
+    deliver,
+    enroll_client,
+    smtp_settings,
+    tamper,
+    tap_start,
+    the_encounter,
+)
 
 STUDENT = "Avery Quinn"
 
@@ -42,6 +50,7 @@ STUDENT = "Avery Quinn"
 class Record:
     """The ids of one row of each kind, written the way the app writes them."""
 
+    encounter: int
     event: int
     agent: int
     document: int
@@ -88,6 +97,7 @@ def record(app: Flask, kiosk_client: FlaskClient) -> Record:
         grant = session.scalars(select(RoleGrant).order_by(RoleGrant.id)).first()
         assert event is not None and grant is not None
         return Record(
+            encounter.id,
             event.id,
             agent.id,
             document.id,
@@ -118,6 +128,7 @@ def test_every_kind_of_row_is_chained_with_its_digest_and_no_name(
     app: Flask, record: Record
 ) -> None:
     for table, row in (
+        ("encounters", record.encounter),
         ("encounter_events", record.event),
         ("agents", record.agent),
         ("documents", record.document),
@@ -141,6 +152,23 @@ def test_every_kind_of_row_is_chained_with_its_digest_and_no_name(
     assert "Record intact:" in result.output
 
 
+def test_the_encounters_counter_and_schedule_are_left_out_of_its_digest(
+    app: Flask, record: Record
+) -> None:
+    # The event writer and escalation rewrite these with plain UPDATEs; what they count and
+    # schedule (events, alerts) is chained in rows of its own.
+    table = Encounter.__table__
+    tamper(
+        app,
+        update(table)
+        .where(table.c.id == record.encounter)
+        .values(event_count=table.c.event_count + 5, next_escalation_at=now_utc()),
+    )
+    assert verify(app).exit_code == 0
+    tamper(app, update(table).where(table.c.id == record.encounter).values(exigency=True))
+    assert verify(app).exit_code == 6
+
+
 def test_a_change_made_through_the_app_is_chained_again(app: Flask, record: Record) -> None:
     with writing(), database(app).session_factory() as session, session.begin():
         person = session.get_one(NamedPerson, record.person)
@@ -152,6 +180,7 @@ def test_a_change_made_through_the_app_is_chained_again(app: Flask, record: Reco
 
 EDITS: list[tuple[str, Any, str, Any]] = [
     ("event", EncounterEvent.__table__, "data", '{"kind":"rewritten"}'),
+    ("encounter", Encounter.__table__, "outcome", "left"),
     ("agent", Agent.__table__, "agency_printed", "Another agency"),
     ("document", Document.__table__, "confirmed_type", "judicial_warrant"),
     ("person", NamedPerson.__table__, "relation", "parent"),
@@ -174,7 +203,11 @@ def test_a_row_edited_in_the_database_is_named(
     assert f"{table.name} row {row} differs from entry {last}" in result.output
 
 
-@pytest.mark.parametrize(("kind", "table"), [(kind, table) for kind, table, _, _ in EDITS])
+# An encounter's row cannot be deleted while its events point at it (deleting those is
+# detected as above).
+@pytest.mark.parametrize(
+    ("kind", "table"), [(kind, table) for kind, table, _, _ in EDITS if kind != "encounter"]
+)
 def test_a_row_deleted_in_the_database_is_named(
     app: Flask, record: Record, kind: str, table: Table
 ) -> None:
@@ -310,3 +343,19 @@ def test_rows_written_before_the_record_was_chained_can_be_taken_in_once(
     assert "encounter_events: 1 row(s) recorded" in result.output
     assert [e.action for e in entries_for(app, "encounter_events", 9003)] == ["record.existing"]
     assert verify(app).exit_code == 0
+
+
+def test_a_delivered_alert_leaves_the_encounters_row_chained_and_verifiable(
+    make_app: Any, district: Any, smtp_server: SmtpSink
+) -> None:
+    app = make_app(**smtp_settings(smtp_server))
+    client, _ = enroll_client(app, "Lincoln Elementary School")
+    assert tap_start(client).status_code == 302
+    assert deliver(app) == 1
+    encounter = the_encounter(app)
+    assert encounter.first_alert_sent_at is not None
+    entries = entries_for(app, "encounters", encounter.id)
+    assert [entry.action for entry in entries][:1] == ["record.insert"]
+    assert entries[-1].action == "record.update"
+    result = verify(app)
+    assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from kiosk import audit
 from kiosk.db import after_commit, unit_of_work
 from kiosk.models import Contact, Encounter, OutboxMessage, WorkerHeartbeat
 from kiosk.notify.channels import DeliveryError, Outgoing
@@ -295,7 +296,7 @@ def _mark(
         return "lost"
     if message.encounter_id is not None:
         if outcome == "sent" and message.kind == "alert":
-            session.execute(
+            first = session.execute(
                 update(Encounter)
                 .where(
                     Encounter.id == message.encounter_id,
@@ -304,6 +305,11 @@ def _mark(
                 .values(first_alert_sent_at=result.at)
                 .execution_options(synchronize_session=False)
             )
+            if first.rowcount:  # type: ignore[attr-defined]
+                # The encounter's row changed outside the ORM: chain it here.
+                audit.record_rows(
+                    session, Encounter.__tablename__, {message.encounter_id: "update"}
+                )
         elif (
             outcome == "failed"
             and message.kind in ALERT_KINDS

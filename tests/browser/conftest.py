@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from bench.harness import CHROMIUM, CHROMIUM_ARGS
+from kiosk import audit
+from kiosk.config import load_settings
 from tests.conftest import (
     CHEAP_COST_ENV,
     REQUIRE_ALL,
@@ -64,6 +66,12 @@ class KioskServer:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     used_links: set[str] = field(default_factory=set)
+
+    def record_session_info(self) -> dict[str, Any]:
+        """Session info that lets a test's own session write rows of the record as the
+        server's sessions do: chained with the instance's audit key."""
+        settings = load_settings(self.env, self.env["KIOSK_INSTANCE_PATH"])
+        return {audit.KEY_INFO: settings["AUDIT_KEY"]}
 
     def flask(self, *args: str) -> str:
         """Run `flask --app app ...` as an operator would, and return what it printed."""

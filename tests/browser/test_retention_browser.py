@@ -36,7 +36,7 @@ def ended_long_ago(server: KioskServer) -> str:
     """An encounter the office resolved 40 days ago; return its public id."""
     engine = create_engine(server.env["KIOSK_DATABASE_URL"])
     started = datetime.now(UTC) - timedelta(days=40)
-    with Session(engine) as session, session.begin():
+    with Session(engine, info=server.record_session_info()) as session, session.begin():
         school = session.scalars(select(School).where(School.name == SCHOOL)).one()
         version = session.scalars(select(ScriptVersion).order_by(ScriptVersion.id)).first()
         assert version is not None

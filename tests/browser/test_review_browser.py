@@ -78,7 +78,7 @@ def ended_encounters(server: KioskServer) -> dict[str, str]:
     engine = create_engine(server.env["KIOSK_DATABASE_URL"])
     started = datetime.now(UTC) - timedelta(days=3)
     ids = {}
-    with Session(engine) as session, session.begin():
+    with Session(engine, info=server.record_session_info()) as session, session.begin():
         school = session.scalars(select(School).where(School.name == SCHOOL)).one()
         version = session.scalars(select(ScriptVersion).order_by(ScriptVersion.id)).first()
         assert version is not None

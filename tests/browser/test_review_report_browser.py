@@ -31,7 +31,7 @@ def resolved_encounter(server: KioskServer) -> str:
     """An encounter at the school the office resolved an hour ago; return its public id."""
     engine = create_engine(server.env["KIOSK_DATABASE_URL"])
     started = datetime.now(UTC) - timedelta(hours=1)
-    with Session(engine) as session, session.begin():
+    with Session(engine, info=server.record_session_info()) as session, session.begin():
         school = session.scalars(select(School).where(School.name == SCHOOL)).one()
         version = session.scalars(select(ScriptVersion).order_by(ScriptVersion.id)).first()
         assert version is not None
